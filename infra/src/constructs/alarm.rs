@@ -1,0 +1,75 @@
+//! CloudWatch alarms, all sent to the stage's alarm topic.
+
+use super::{Stack, Topic};
+use crate::cfn::cloud_watch::alarm::{CfnAlarm, Dimension};
+use crate::cfn::Val;
+
+pub struct AlarmProps {
+    pub description: String,
+    pub namespace: &'static str,
+    pub metric: &'static str,
+    pub dimensions: Vec<(&'static str, Val<String>)>,
+    pub statistic: &'static str,
+    /// Alarm when the statistic is at or above this.
+    pub threshold: f64,
+    pub periods: u32,
+    pub period_seconds: u32,
+}
+
+pub struct Alarm;
+
+impl Alarm {
+    pub fn new(stack: &Stack, id: &str, props: AlarmProps) {
+        let topic = alarm_topic(stack);
+        stack.add(
+            id,
+            CfnAlarm {
+                alarm_description: Some(props.description.into()),
+                namespace: Some(props.namespace.into()),
+                metric_name: Some(props.metric.into()),
+                dimensions: Some(
+                    props
+                        .dimensions
+                        .into_iter()
+                        .map(|(name, value)| Dimension {
+                            name: Some(name.into()),
+                            value: Some(value),
+                        })
+                        .collect(),
+                ),
+                statistic: Some(props.statistic.into()),
+                threshold: Some(props.threshold.into()),
+                comparison_operator: Some("GreaterThanOrEqualToThreshold".into()),
+                evaluation_periods: Some(props.periods.into()),
+                period: Some(props.period_seconds.into()),
+                treat_missing_data: Some("notBreaching".into()),
+                alarm_actions: Some(vec![topic.clone()]),
+                ok_actions: Some(vec![topic]),
+                ..Default::default()
+            },
+        );
+    }
+}
+
+/// The stage's alarm topic: an existing one by ARN, or one this stack creates (with the stage's
+/// e-mail subscription) on first use.
+pub fn alarm_topic(stack: &Stack) -> Val<String> {
+    if let Some(t) = stack.0.borrow().alarm_topic.clone() {
+        return t;
+    }
+    let stage = stack.stage();
+    let topic = match &stage.alarms.topic_arn {
+        Some(arn) => Val::from(arn.as_str()),
+        None => {
+            let topic = Topic::new(stack, "Alarms", stage.alarms.email.as_deref());
+            stack.suppress(
+                "PL005",
+                &topic.id,
+                "CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key; alarm messages carry no data",
+            );
+            topic.arn()
+        }
+    };
+    stack.0.borrow_mut().alarm_topic = Some(topic.clone());
+    topic
+}

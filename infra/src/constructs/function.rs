@@ -1,0 +1,323 @@
+//! Lambda function: arm64, `provided.al2023`, its own role, a log group with the stage's
+//! retention, JSON logs, and an errors alarm. Async use adds an on-failure DLQ with an alarm.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use serde_json::json;
+
+use super::iam::{assume_role_policy, Statement};
+use super::{grant, pascal, some, Alarm, AlarmProps, Grantee, Queue, Stack};
+use crate::cfn::iam::role::CfnRole;
+use crate::cfn::lambda::event_invoke_config::{CfnEventInvokeConfig, DestinationConfig, OnFailure};
+use crate::cfn::lambda::event_source_mapping::CfnEventSourceMapping;
+use crate::cfn::lambda::function::{
+    CfnFunction, Code, Environment, LoggingConfig, TracingConfig, VpcConfig,
+};
+use crate::cfn::logs::log_group::CfnLogGroup;
+use crate::cfn::{arn_prefix, get_att, r#ref, sub, Parameter, Val};
+use crate::stage::FunctionConfig;
+
+pub struct FunctionProps {
+    pub description: String,
+    pub config: FunctionConfig,
+    pub environment: BTreeMap<String, Val<String>>,
+}
+
+/// Subnets and security groups for a function that reaches a private resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vpc {
+    pub subnet_ids: Vec<String>,
+    pub security_group_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct AsyncOptions {
+    pub max_retries: u32,
+    pub max_event_age_seconds: u32,
+}
+
+impl Default for AsyncOptions {
+    fn default() -> Self {
+        AsyncOptions {
+            max_retries: 2,
+            max_event_age_seconds: 6 * 3600,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Function {
+    stack: Stack,
+    /// Logical id of the function resource.
+    pub id: String,
+    /// `<service>-<function>`.
+    pub binary: String,
+    pub physical_name: String,
+    dlq: Rc<RefCell<Option<Queue>>>,
+}
+
+impl Grantee for Function {
+    fn stack(&self) -> &Stack {
+        &self.stack
+    }
+    fn role_id(&self) -> String {
+        format!("{}Role", self.id)
+    }
+}
+
+impl Function {
+    /// `name` is the function's short name (`api`); the binary is `<service>-<name>`.
+    pub fn new(stack: &Stack, name: &str, props: FunctionProps) -> Function {
+        let stage = stack.stage();
+        let id = format!("{}Function", pascal(name));
+        let binary = format!("{}-{name}", stack.service());
+        let physical_name = stack.physical_name(name);
+        let role_id = format!("{id}Role");
+        let log_group_id = format!("{id}LogGroup");
+        let code_parameter = format!("{id}CodeKey");
+
+        stack.add(
+            &role_id,
+            CfnRole {
+                assume_role_policy_document: Some(assume_role_policy("lambda.amazonaws.com")),
+                description: some(format!("Execution role of {physical_name}")),
+                ..Default::default()
+            },
+        );
+        stack.add(
+            &log_group_id,
+            CfnLogGroup {
+                log_group_name: some(format!("/aws/lambda/{physical_name}")),
+                retention_in_days: some(stage.log_retention_days.0),
+                ..Default::default()
+            },
+        );
+        stack.grant(
+            &role_id,
+            Statement::new(
+                &["logs:CreateLogStream", "logs:PutLogEvents"],
+                vec![sub(format!(
+                    "{}log-group:/aws/lambda/{physical_name}:*",
+                    arn_prefix("logs")
+                ))
+                .into()],
+            ),
+        );
+        if stage.tracing {
+            stack.grant(
+                &role_id,
+                Statement::any_resource(
+                    &["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
+                    "X-Ray trace submission has no resource-level permissions",
+                ),
+            );
+        }
+        stack.add_parameter(
+            &code_parameter,
+            Parameter {
+                type_name: "String".into(),
+                description: format!(
+                    "S3 key of the {binary} zip in the asset bucket; set by cargo xtask deploy"
+                ),
+                default: None,
+                allowed_pattern: Some("^assets/[0-9a-f]{64}\\.zip$".into()),
+            },
+        );
+
+        let mut variables: BTreeMap<String, Val<String>> = BTreeMap::new();
+        variables.insert("STAGE".into(), stage.name.clone().into());
+        variables.insert(
+            "RUST_LOG".into(),
+            props.config.log_level.as_str().to_string().into(),
+        );
+        variables.extend(props.environment);
+        stack.add(
+            &id,
+            CfnFunction {
+                function_name: some(physical_name.clone()),
+                description: some(props.description),
+                role: some(get_att(&role_id, "Arn")),
+                runtime: some("provided.al2023"),
+                handler: some("bootstrap"),
+                architectures: Some(vec!["arm64".into()]),
+                memory_size: some(props.config.memory),
+                timeout: some(props.config.timeout),
+                reserved_concurrent_executions: props.config.reserved_concurrency.map(Into::into),
+                code: Some(Code {
+                    s3_bucket: some(stage.asset_bucket()),
+                    s3_key: some(r#ref(&code_parameter)),
+                    ..Default::default()
+                }),
+                environment: Some(Environment {
+                    variables: Some(
+                        variables
+                            .into_iter()
+                            .map(|(k, v)| (k, v.to_json()))
+                            .collect(),
+                    ),
+                }),
+                logging_config: Some(LoggingConfig {
+                    log_format: some("JSON"),
+                    log_group: some(r#ref(&log_group_id)),
+                    ..Default::default()
+                }),
+                tracing_config: Some(TracingConfig {
+                    mode: some(if stage.tracing {
+                        "Active"
+                    } else {
+                        "PassThrough"
+                    }),
+                }),
+                ..Default::default()
+            },
+        );
+        stack.with_resource(&id, |r| {
+            r.metadata.insert("Binary".into(), json!(binary));
+        });
+        stack.register_function(super::FunctionInfo {
+            binary: binary.clone(),
+            logical_id: id.clone(),
+            physical_name: physical_name.clone(),
+            code_parameter,
+        });
+        Alarm::new(
+            stack,
+            &format!("{id}ErrorsAlarm"),
+            AlarmProps {
+                description: format!("{physical_name} returned errors"),
+                namespace: "AWS/Lambda",
+                metric: "Errors",
+                dimensions: vec![("FunctionName", r#ref(&id).into())],
+                statistic: "Sum",
+                threshold: 1.0,
+                periods: 1,
+                period_seconds: 300,
+            },
+        );
+        Function {
+            stack: stack.clone(),
+            id,
+            binary,
+            physical_name,
+            dlq: Rc::new(RefCell::new(None)),
+        }
+    }
+
+    /// The function's ARN as CloudFormation resolves it.
+    pub fn arn(&self) -> Val<String> {
+        get_att(&self.id, "Arn").into()
+    }
+
+    /// The ARN built from the physical name: usable in the function's own role without a cycle.
+    pub fn arn_by_name(&self) -> Val<String> {
+        sub(format!(
+            "{}function:{}",
+            arn_prefix("lambda"),
+            self.physical_name
+        ))
+        .into()
+    }
+
+    pub fn add_environment(&self, key: &str, value: impl Into<Val<String>>) {
+        let value = value.into().to_json();
+        self.stack.with_resource(&self.id, |r| {
+            r.properties["Environment"]["Variables"][key] = value;
+        });
+    }
+
+    /// Let `grantee` invoke this function (itself included, for continuations).
+    pub fn grant_invoke(&self, grantee: &dyn Grantee) {
+        let arn = self.arn_by_name();
+        let versions: Val<String> = sub(format!(
+            "{}function:{}:*",
+            arn_prefix("lambda"),
+            self.physical_name
+        ))
+        .into();
+        grant(grantee, &["lambda:InvokeFunction"], vec![arn, versions]);
+    }
+
+    /// Mark the function as invoked asynchronously: failed events go to an SQS DLQ (with an
+    /// alarm) after `max_retries`. Idempotent; returns the DLQ.
+    pub fn invoked_async(&self, options: AsyncOptions) -> Queue {
+        if let Some(q) = self.dlq.borrow().as_ref() {
+            return q.clone();
+        }
+        let base = self.id.trim_end_matches("Function");
+        let short = self
+            .physical_name
+            .trim_start_matches(&format!("{}-", self.stack.service()))
+            .trim_end_matches(&format!("-{}", self.stack.stage().name))
+            .to_string();
+        let dlq = Queue::dead_letter(
+            &self.stack,
+            &format!("{base}Async"),
+            &format!("{short}-async"),
+        );
+        let config_id = format!("{}EventInvokeConfig", self.id);
+        self.stack.add(
+            &config_id,
+            CfnEventInvokeConfig {
+                function_name: some(r#ref(&self.id)),
+                qualifier: some("$LATEST"),
+                maximum_retry_attempts: some(options.max_retries),
+                maximum_event_age_in_seconds: some(options.max_event_age_seconds),
+                destination_config: Some(DestinationConfig {
+                    on_failure: Some(OnFailure {
+                        destination: some(dlq.arn()),
+                    }),
+                    on_success: None,
+                }),
+            },
+        );
+        dlq.grant_send(self);
+        self.stack.with_resource(&self.id, |r| {
+            r.metadata.insert("Invocation".into(), json!("async"));
+        });
+        *self.dlq.borrow_mut() = Some(dlq.clone());
+        dlq
+    }
+
+    /// Consume `queue` (one message at a time by default), with partial batch failure reporting.
+    pub fn add_sqs_source(&self, queue: &Queue, batch_size: u32) {
+        queue.grant_consume(self);
+        self.stack.add(
+            &format!("{}{}Source", self.id, queue.base_id()),
+            CfnEventSourceMapping {
+                function_name: some(r#ref(&self.id)),
+                event_source_arn: some(queue.arn()),
+                batch_size: some(batch_size),
+                function_response_types: Some(vec!["ReportBatchItemFailures".into()]),
+                ..Default::default()
+            },
+        );
+    }
+
+    /// Run inside a VPC (to reach a private database).
+    pub fn in_vpc(&self, vpc: &Vpc) {
+        let config = VpcConfig {
+            subnet_ids: Some(vpc.subnet_ids.iter().map(Into::into).collect()),
+            security_group_ids: Some(vpc.security_group_ids.iter().map(Into::into).collect()),
+            ..Default::default()
+        };
+        let config = serde_json::to_value(config).expect("serializable");
+        self.stack.with_resource(&self.id, |r| {
+            r.properties["VpcConfig"] = config;
+        });
+        self.stack.grant(
+            &self.role_id(),
+            Statement::any_resource(
+                &[
+                    "ec2:AssignPrivateIpAddresses",
+                    "ec2:CreateNetworkInterface",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:UnassignPrivateIpAddresses",
+                ],
+                "Lambda manages VPC network interfaces whose ids are not known in advance",
+            ),
+        );
+    }
+}

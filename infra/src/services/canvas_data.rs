@@ -1,0 +1,260 @@
+//! `canvas-data`: a scheduled state machine keeps a PostgreSQL replica of Canvas Data 2 fresh.
+
+use serde::Deserialize;
+use serde_json::json;
+use state_machines::machines::canvas_data as machine;
+
+use super::{check, env};
+use crate::constructs::*;
+use crate::stage::{FunctionOverrides, ScheduleExpr, Stage};
+
+pub const SERVICE: &str = "canvas-data";
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub functions: Functions,
+    pub schedule: ScheduleExpr,
+    /// Tables synced at once by the state machine's Map.
+    pub max_concurrency: u32,
+    pub skip_tables: Vec<String>,
+    /// PostgreSQL schema that holds the replica.
+    pub schema: String,
+    pub dap_api_url: String,
+    /// Secrets Manager secret with the application's database login (JSON username, password,
+    /// host, port, dbname); default `<stage>/canvas-data/database`.
+    pub database_secret: Option<String>,
+    /// Aurora Serverless v2 capacity (ACUs); AWS stages only.
+    pub database: DatabaseSettings,
+    /// Private subnets and security groups of the database; required on AWS stages.
+    pub vpc: Option<VpcSettings>,
+    /// Where the refresh summary is e-mailed.
+    pub notify_email: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Functions {
+    pub list_tables: Option<FunctionOverrides>,
+    pub sync_table: Option<FunctionOverrides>,
+    pub init_table: Option<FunctionOverrides>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    pub min_capacity: f64,
+    pub max_capacity: f64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings {
+            min_capacity: 0.5,
+            max_capacity: 4.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VpcSettings {
+    pub subnet_ids: Vec<String>,
+    pub security_group_ids: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            functions: Functions::default(),
+            schedule: ScheduleExpr("rate(3 hours)".into()),
+            max_concurrency: 5,
+            skip_tables: Vec::new(),
+            schema: "canvas".into(),
+            dap_api_url: "https://api-gateway.instructure.com".into(),
+            database_secret: None,
+            database: DatabaseSettings::default(),
+            vpc: None,
+            notify_email: None,
+        }
+    }
+}
+
+impl Settings {
+    pub(crate) fn validate(&self, local: bool) -> Result<(), (String, String)> {
+        check(
+            (1..=40).contains(&self.max_concurrency),
+            "max_concurrency",
+            || format!("max_concurrency must be 1-40, got {}", self.max_concurrency),
+        )?;
+        let db = &self.database;
+        check(
+            (0.0..=256.0).contains(&db.min_capacity)
+                && db.min_capacity <= db.max_capacity
+                && db.max_capacity >= 1.0,
+            "database",
+            || {
+                format!(
+                    "capacity must satisfy 0 <= min <= max <= 256 and max >= 1, got {}-{}",
+                    db.min_capacity, db.max_capacity
+                )
+            },
+        )?;
+        check(
+            self.schema
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                && !self.schema.is_empty(),
+            "schema",
+            || {
+                format!(
+                    "schema `{}` must be a lower-case SQL identifier",
+                    self.schema
+                )
+            },
+        )?;
+        if let Some(vpc) = &self.vpc {
+            check(!vpc.subnet_ids.is_empty(), "vpc.subnet_ids", || {
+                "name at least two private subnets".into()
+            })?;
+            for id in &vpc.subnet_ids {
+                check(aws_id(id, "subnet-"), "vpc.subnet_ids", || {
+                    format!("`{id}` is not a subnet id (subnet- and 8 or 17 hex digits)")
+                })?;
+            }
+            for id in &vpc.security_group_ids {
+                check(aws_id(id, "sg-"), "vpc.security_group_ids", || {
+                    format!("`{id}` is not a security group id (sg- and 8 or 17 hex digits)")
+                })?;
+            }
+        }
+        check(local || self.vpc.is_some(), "vpc", || {
+            "AWS stages need `vpc:` with the database's private subnets and security groups".into()
+        })
+    }
+
+    pub fn database_secret(&self, stage: &Stage) -> String {
+        self.database_secret
+            .clone()
+            .unwrap_or_else(|| format!("{}/canvas-data/database", stage.name))
+    }
+}
+
+/// `subnet-0123abcd`-style EC2 ids: a prefix and 8 or 17 hex digits.
+fn aws_id(id: &str, prefix: &str) -> bool {
+    id.strip_prefix(prefix).is_some_and(|hex| {
+        (hex.len() == 8 || hex.len() == 17) && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
+pub fn stack(stage: &Stage) -> Stack {
+    let s = &stage.services.canvas_data;
+    let stack = Stack::new(
+        SERVICE,
+        stage,
+        "Canvas Data 2 replica in PostgreSQL, refreshed on a schedule",
+    );
+    let summary = Topic::new(&stack, "summary", s.notify_email.as_deref());
+    let client_id =
+        SsmParameter::from_name(&format!("/{}/canvas_data_2/dap_client_id", stage.name));
+    let client_secret =
+        SsmParameter::from_name(&format!("/{}/canvas_data_2/dap_client_secret", stage.name));
+    let db_secret = Secret::from_name(&s.database_secret(stage));
+    let environment = || {
+        env(vec![
+            ("DAP_API_URL", s.dap_api_url.clone().into()),
+            ("DAP_CLIENT_ID_PARAMETER", client_id.name.clone().into()),
+            (
+                "DAP_CLIENT_SECRET_PARAMETER",
+                client_secret.name.clone().into(),
+            ),
+            ("DATABASE_SECRET", db_secret.name.clone().into()),
+            ("DB_SCHEMA", s.schema.clone().into()),
+            ("SKIP_TABLES", s.skip_tables.join(",").into()),
+        ])
+    };
+    let f = &s.functions;
+    let function = |name: &str, description: &str, memory, timeout, overrides| {
+        let function = Function::new(
+            &stack,
+            name,
+            FunctionProps {
+                description: description.into(),
+                config: stage.function_config(memory, timeout, overrides),
+                environment: environment(),
+            },
+        );
+        client_id.grant_read(&function);
+        client_secret.grant_read(&function);
+        db_secret.grant_read(&function);
+        if let Some(vpc) = &s.vpc {
+            function.in_vpc(&Vpc {
+                subnet_ids: vpc.subnet_ids.clone(),
+                security_group_ids: vpc.security_group_ids.clone(),
+            });
+        }
+        function
+    };
+    let list = function(
+        "list-tables",
+        "Lists the Canvas Data 2 tables to refresh",
+        256,
+        60,
+        &f.list_tables,
+    );
+    let sync = function(
+        "sync-table",
+        "Applies a table's changes since its last sync",
+        1024,
+        900,
+        &f.sync_table,
+    );
+    let init = function(
+        "init-table",
+        "Loads a table's snapshot, resumably",
+        2048,
+        900,
+        &f.init_table,
+    );
+    if let (Some(vpc), false) = (&s.vpc, stage.is_local()) {
+        AuroraServerless::new(
+            &stack,
+            "replica",
+            AuroraServerlessProps {
+                database_name: "canvas".into(),
+                min_capacity: s.database.min_capacity,
+                max_capacity: s.database.max_capacity,
+                vpc: Vpc {
+                    subnet_ids: vpc.subnet_ids.clone(),
+                    security_group_ids: vpc.security_group_ids.clone(),
+                },
+                deletion_protection: stage.name == "prod",
+            },
+        );
+    }
+    let definition = match machine::refresh(s.max_concurrency) {
+        Ok(d) => d,
+        Err(e) => {
+            stack.error(e.to_string());
+            return stack;
+        }
+    };
+    let refresh = StateMachine::new(
+        &stack,
+        &definition,
+        &[
+            (machine::LIST_TABLES, Binding::Invoke(&list)),
+            (machine::SYNC_TABLE, Binding::Invoke(&sync)),
+            (machine::INIT_TABLE, Binding::Invoke(&init)),
+            (machine::SUMMARY_TOPIC, Binding::Publish(&summary)),
+        ],
+    );
+    Schedule::new(
+        &stack,
+        "refresh",
+        &s.schedule,
+        ScheduleTarget::StateMachine(&refresh),
+        json!({}),
+    );
+    stack
+}
