@@ -16,10 +16,12 @@ pub struct AlarmProps {
     pub period_seconds: u32,
 }
 
-pub struct Alarm;
+pub struct Alarm {
+    pub id: String,
+}
 
 impl Alarm {
-    pub fn new(stack: &Stack, id: &str, props: AlarmProps) {
+    pub fn new(stack: &Stack, id: &str, props: AlarmProps) -> Alarm {
         let topic = alarm_topic(stack);
         stack.add(
             id,
@@ -48,6 +50,7 @@ impl Alarm {
                 ..Default::default()
             },
         );
+        Alarm { id: id.into() }
     }
 }
 

@@ -68,7 +68,6 @@ impl Bucket {
                 }),
                 versioning_configuration: props.versioned.then(|| VersioningConfiguration {
                     status: some("Enabled"),
-                    ..Default::default()
                 }),
                 lifecycle_configuration: rules,
                 ..Default::default()

@@ -17,6 +17,9 @@ use crate::cfn::lambda::permission::CfnPermission;
 use crate::cfn::logs::log_group::CfnLogGroup;
 use crate::cfn::{get_att, r#ref, sub, Val};
 
+/// A route's authorization type, authorizer id and scopes.
+type AuthParts = (&'static str, Option<Val<String>>, Option<Vec<Val<String>>>);
+
 #[derive(Clone)]
 pub struct Authorizer {
     id: String,
@@ -172,17 +175,16 @@ impl HttpApi {
             );
             self.permit(function, &format!("{integration_id}Permission"), "*/*");
         }
-        let (auth_type, authorizer, scopes): (&str, Option<Val<String>>, Option<Vec<Val<String>>>) =
-            match &auth {
-                RouteAuth::None => ("NONE", None, None),
-                RouteAuth::Iam => ("AWS_IAM", None, None),
-                RouteAuth::Jwt(a, scopes) => (
-                    a.kind,
-                    some(r#ref(&a.id)),
-                    (!scopes.is_empty()).then(|| scopes.iter().map(Into::into).collect()),
-                ),
-                RouteAuth::Lambda(a) => (a.kind, some(r#ref(&a.id)), None),
-            };
+        let (auth_type, authorizer, scopes): AuthParts = match &auth {
+            RouteAuth::None => ("NONE", None, None),
+            RouteAuth::Iam => ("AWS_IAM", None, None),
+            RouteAuth::Jwt(a, scopes) => (
+                a.kind,
+                some(r#ref(&a.id)),
+                (!scopes.is_empty()).then(|| scopes.iter().map(Into::into).collect()),
+            ),
+            RouteAuth::Lambda(a) => (a.kind, some(r#ref(&a.id)), None),
+        };
         self.stack.add(
             &format!(
                 "{}Route{}",

@@ -17,7 +17,10 @@ pub enum ScheduleTarget<'a> {
     StateMachine(&'a StateMachine),
 }
 
-pub struct Schedule;
+pub struct Schedule {
+    /// Logical id of the EventBridge rule.
+    pub id: String,
+}
 
 impl Schedule {
     pub fn new(
@@ -26,7 +29,7 @@ impl Schedule {
         expr: &ScheduleExpr,
         target: ScheduleTarget,
         input: Value,
-    ) {
+    ) -> Schedule {
         let base = pascal(name);
         let rule_id = format!("{base}Schedule");
         let dlq = Queue::dead_letter(
@@ -108,6 +111,7 @@ impl Schedule {
                 ..Default::default()
             },
         );
+        Schedule { id: rule_id }
     }
 }
 

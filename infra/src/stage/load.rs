@@ -75,12 +75,12 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<Stage, StageError> {
         .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#') && l.trim() != "---");
     let parsed: StageFile = if has_content {
         let de = serde_yaml_ng::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(de).map_err(|e| from_serde(file, e))?
+        serde_path_to_error::deserialize(de).map_err(|e| from_serde(file, text, e))?
     } else {
         StageFile::default()
     };
     let err = |path: &str, message: String| {
-        let (line, column) = locate(text, path);
+        let (line, column) = locate(text, path).unwrap_or((1, 1));
         StageError {
             file: file.into(),
             line,
@@ -137,17 +137,26 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<Stage, StageError> {
     })
 }
 
-fn from_serde(file: &str, e: serde_path_to_error::Error<serde_yaml_ng::Error>) -> StageError {
+fn from_serde(
+    file: &str,
+    text: &str,
+    e: serde_path_to_error::Error<serde_yaml_ng::Error>,
+) -> StageError {
     let path = e.path().to_string();
     let inner = e.inner();
-    let (line, column) = inner.location().map_or((0, 0), |l| (l.line(), l.column()));
+    // serde_yaml_ng marks custom errors at the enclosing mapping; the key itself is more useful.
+    let (line, column) = locate(text, &path)
+        .or_else(|| inner.location().map(|l| (l.line(), l.column())))
+        .unwrap_or((1, 1));
     let mut message = inner.to_string();
-    // serde_yaml_ng appends its own location and sometimes prefixes its own path; we print both.
+    // serde_yaml_ng appends its own location and prefixes the parent's path; we print both ourselves.
     if let Some(at) = message.rfind(" at line ") {
         message.truncate(at);
     }
-    if let Some(rest) = message.strip_prefix(&format!("{path}: ")) {
-        message = rest.to_string();
+    if let Some((prefix, rest)) = message.split_once(": ") {
+        if path.starts_with(prefix) && !prefix.contains(' ') {
+            message = rest.to_string();
+        }
     }
     if let Some(hint) = suggestion(&message) {
         message.push_str(&hint);
@@ -175,11 +184,11 @@ fn suggestion(message: &str) -> Option<String> {
     (distance <= (got.len() / 3).max(2)).then(|| format!(" (did you mean `{best}`?)"))
 }
 
-/// Line and column (1-based) of a dotted key path in block-style YAML; (1, 1) when absent.
-fn locate(text: &str, path: &str) -> (usize, usize) {
+/// Line and column (1-based) of a dotted key path in block-style YAML, if it is written there.
+fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
     let mut want = path.split('.').peekable();
     let mut min_indent = 0;
-    let mut found = (1, 1);
+    let mut found = None;
     for (i, line) in text.lines().enumerate() {
         let Some(key) = want.peek() else { break };
         let indent = line.len() - line.trim_start().len();
@@ -189,13 +198,13 @@ fn locate(text: &str, path: &str) -> (usize, usize) {
         }
         if let Some(rest) = trimmed.strip_prefix(key) {
             if rest.starts_with(':') {
-                found = (i + 1, indent + 1);
+                found = Some((i + 1, indent + 1));
                 min_indent = indent + 1;
                 want.next();
             }
         }
     }
-    found
+    want.peek().is_none().then_some(found).flatten()
 }
 
 #[cfg(test)]
@@ -217,7 +226,8 @@ mod tests {
     #[test]
     fn locates_nested_keys() {
         let text = "a: 1\nservices:\n  x:\n    # c\n    memory: 5\n";
-        assert_eq!(locate(text, "services.x.memory"), (5, 5));
-        assert_eq!(locate(text, "a"), (1, 1));
+        assert_eq!(locate(text, "services.x.memory"), Some((5, 5)));
+        assert_eq!(locate(text, "a"), Some((1, 1)));
+        assert_eq!(locate(text, "services.y"), None);
     }
 }

@@ -65,7 +65,7 @@ impl<'de> Deserialize<'de> for AccountId {
         let v = String::deserialize(d)?;
         if v.len() != 12 || !v.bytes().all(|b| b.is_ascii_digit()) {
             return Err(de::Error::custom(format!(
-                "account must be 12 digits in quotes, got `{v}`"
+                "account must be 12 digits, got `{v}`"
             )));
         }
         Ok(AccountId(v))
