@@ -1,9 +1,13 @@
 //! `cargo xtask`: the operator tool. See `cargo xtask --help`.
 
+mod aws;
 mod codegen;
 mod lint;
+mod local;
 mod synth;
+mod system;
 mod test_cmd;
+mod ui;
 mod venv;
 
 use std::path::{Path, PathBuf};
@@ -45,12 +49,27 @@ enum Cmd {
         #[arg(long)]
         quick: bool,
     },
+    /// The local stage's AWS emulator and PostgreSQL.
+    Local {
+        #[command(subcommand)]
+        action: LocalAction,
+    },
     /// Regenerate the L1 CloudFormation types from the pinned cfn-lint's resource schemas.
     Codegen {
         /// Fail instead of writing when the committed code is stale.
         #[arg(long)]
         check: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum LocalAction {
+    /// Install (first time) and start the emulator and PostgreSQL; idempotent.
+    Up,
+    /// Stop both; the emulator's state is lost, the database's is kept.
+    Down,
+    /// Show what is running and where.
+    Status,
 }
 
 fn main() {
@@ -82,6 +101,14 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Lint => lint::run(&project_root().join("target/cfn")),
         Cmd::Test { quick } => test_cmd::run(quick),
         Cmd::Codegen { check } => codegen::run(check),
+        Cmd::Local { action } => {
+            let stage = synth::load_stage("local")?;
+            match action {
+                LocalAction::Up => local::up(&stage),
+                LocalAction::Down => local::down(&stage),
+                LocalAction::Status => local::status(&stage),
+            }
+        }
     }
 }
 

@@ -53,6 +53,7 @@ const PHASES: &[Phase] = &[
 ];
 
 pub fn run(quick: bool) -> Result<()> {
+    QUICK.store(quick, std::sync::atomic::Ordering::Relaxed);
     let started = Instant::now();
     let mut results: Vec<(&str, Duration, bool)> = Vec::new();
     let mut failed = None;
@@ -128,9 +129,33 @@ fn clippy() -> Result<()> {
     ])
 }
 
+fn local_services() -> Result<()> {
+    crate::local::up(&synth::load_stage("local")?)
+}
+
 fn tests() -> Result<()> {
     cargo(&["test", "--workspace", "--quiet"])
 }
+
+/// Without services: every crate's unit tests, and the integration tests that need nothing running.
+fn quick_tests() -> Result<()> {
+    if !QUICK.load(std::sync::atomic::Ordering::Relaxed) {
+        println!("(covered by the full test phase)");
+        return Ok(());
+    }
+    cargo(&["test", "--workspace", "--lib", "--bins", "--quiet"])?;
+    cargo(&[
+        "test",
+        "-p",
+        "infra",
+        "-p",
+        "state-machines",
+        "--tests",
+        "--quiet",
+    ])
+}
+
+static QUICK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn codegen_check() -> Result<()> {
     codegen::run(true)

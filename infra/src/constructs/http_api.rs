@@ -104,9 +104,14 @@ impl HttpApi {
                 period_seconds: 300,
             },
         );
+        // The documented endpoint form; a GetAtt of ApiEndpoint would say the same, but the local
+        // emulator's CloudFormation cannot resolve attributes of API Gateway v2 resources.
         stack.add_output(
             &format!("{id}Url"),
-            get_att(&id, "ApiEndpoint").into(),
+            sub(format!(
+                "https://${{{id}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}"
+            ))
+            .into(),
             &format!("Endpoint of {physical}"),
         );
         HttpApi {

@@ -106,6 +106,13 @@ impl Stage {
         }
     }
 
+    /// The AWS endpoint every client of this stage uses: the local emulator, or `None` for AWS.
+    pub fn aws_endpoint(&self) -> Option<String> {
+        self.local
+            .as_ref()
+            .map(|l| format!("http://127.0.0.1:{}", l.emulator_port))
+    }
+
     /// The bucket `cargo xtask deploy` bootstraps for function zips and large templates.
     pub fn asset_bucket(&self) -> String {
         match &self.account {

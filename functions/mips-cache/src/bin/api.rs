@@ -1,0 +1,17 @@
+//! Lambda entry point of `mips-cache-api`: HTTP API routes and `{"action": …}` invocations.
+// The handler's nested async state machine is deeper than rustc's default layout limit.
+#![recursion_limit = "256"]
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    support::init_tracing();
+    let app = mips_cache::app_from_env().await?;
+    let app = &app;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        app.handle(event.payload).await.map_err(Error::from)
+    }))
+    .await
+}
