@@ -1,9 +1,19 @@
 //! `cargo xtask`: the operator tool. See `cargo xtask --help`.
 
 mod aws;
+mod bench;
+mod build;
 mod codegen;
+mod deploy;
+mod deployed;
+mod destroy;
+mod diff;
+mod e2e;
+mod invoke;
 mod lint;
+mod list;
 mod local;
+mod logs;
 mod synth;
 mod system;
 mod test_cmd;
@@ -42,6 +52,88 @@ enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Build the arm64 Lambda zips (cargo-lambda) and target/assets.json.
+    Build {
+        /// Only this service's functions.
+        #[arg(long)]
+        service: Option<String>,
+        /// Only this function (`<service>-<function>`).
+        #[arg(long)]
+        function: Option<String>,
+    },
+    /// Synth, build, upload and deploy a stage's stacks, after showing the changes.
+    Deploy {
+        #[arg(long)]
+        stage: String,
+        #[arg(long)]
+        service: Option<String>,
+        /// Do not ask (required without a terminal).
+        #[arg(long)]
+        yes: bool,
+        /// The stage's name, required with --yes for prod.
+        #[arg(long)]
+        confirm: Option<String>,
+        /// Update only function code and state machine definitions when nothing else changed.
+        #[arg(long)]
+        hotswap: bool,
+    },
+    /// Synthesized vs deployed templates; exit 0 when equal, 1 when different.
+    Diff {
+        #[arg(long)]
+        stage: String,
+        #[arg(long)]
+        service: Option<String>,
+    },
+    /// Invoke a function: deployed (Lambda Invoke) or --local behind a local Runtime API.
+    Invoke {
+        /// `<service>-<function>`, e.g. mips-cache-api.
+        function: String,
+        #[arg(long)]
+        stage: String,
+        /// A sample event's short name (functions/<service>/events/<name>.json) or a file.
+        #[arg(long, conflicts_with = "data")]
+        event: Option<String>,
+        /// The event as inline JSON.
+        #[arg(long)]
+        data: Option<String>,
+        /// Extra environment for --local, KEY=VALUE (repeatable).
+        #[arg(long = "env")]
+        env: Vec<String>,
+        /// Run the host build locally instead of the deployed function.
+        #[arg(long)]
+        local: bool,
+    },
+    /// Delete a stage's stacks.
+    Destroy {
+        #[arg(long)]
+        stage: String,
+        #[arg(long)]
+        service: Option<String>,
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        confirm: Option<String>,
+    },
+    /// Services, functions and stacks; with --stage, whether each is deployed.
+    List {
+        #[arg(long)]
+        stage: Option<String>,
+    },
+    /// A function's CloudWatch logs.
+    Logs {
+        function: String,
+        #[arg(long)]
+        stage: String,
+        #[arg(long, default_value = "10m")]
+        since: String,
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Print performance numbers: synth, no-op deploy, rebuild, zip sizes, cold start.
+    Bench {
+        /// Only this benchmark.
+        name: Option<String>,
+    },
     /// Run cfn-lint over synthesized templates (run synth first).
     Lint,
     /// Run every test and check CI runs; `--quick` skips what needs local services.
@@ -70,17 +162,135 @@ enum LocalAction {
     Down,
     /// Show what is running and where.
     Status,
+    /// Serve the third-party fakes in the foreground (`up` runs this in the background).
+    #[command(hide = true)]
+    Fakes {
+        #[arg(long)]
+        mips_port: u16,
+    },
 }
 
 fn main() {
-    if let Err(e) = run(Cli::parse()) {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    match runtime.block_on(run(Cli::parse())) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        }
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+async fn run(cli: Cli) -> Result<i32> {
+    let stage = synth::load_stage;
     match cli.command {
+        Cmd::Build { service, function } => {
+            let stage = stage("local")?;
+            let stacks = infra::synth_stage(&stage, service.as_deref())?;
+            let mut binaries: Vec<String> = stacks
+                .iter()
+                .flat_map(|s| s.functions.iter().map(|f| f.binary.clone()))
+                .collect();
+            if let Some(f) = function {
+                anyhow::ensure!(
+                    binaries.contains(&f),
+                    "no function `{f}`; known: {}",
+                    binaries.join(", ")
+                );
+                binaries = vec![f];
+            }
+            build::build(&binaries)?;
+            Ok(0)
+        }
+        Cmd::Deploy {
+            stage: s,
+            service,
+            yes,
+            confirm,
+            hotswap,
+        } => {
+            deploy::run(
+                stage(&s)?,
+                deploy::Args {
+                    service,
+                    yes,
+                    confirm,
+                    hotswap,
+                },
+            )
+            .await?;
+            Ok(0)
+        }
+        Cmd::Diff { stage: s, service } => {
+            Ok(if diff::run(stage(&s)?, service.as_deref()).await? {
+                0
+            } else {
+                1
+            })
+        }
+        Cmd::Invoke {
+            function,
+            stage: s,
+            event,
+            data,
+            env,
+            local,
+        } => {
+            invoke::run(
+                invoke::Args {
+                    function,
+                    event,
+                    data,
+                    env,
+                    local,
+                },
+                stage(&s)?,
+            )
+            .await?;
+            Ok(0)
+        }
+        Cmd::Destroy {
+            stage: s,
+            service,
+            yes,
+            confirm,
+        } => {
+            destroy::run(stage(&s)?, service.as_deref(), yes, confirm.as_deref()).await?;
+            Ok(0)
+        }
+        Cmd::List { stage: s } => {
+            list::run(s.map(|s| stage(&s)).transpose()?).await?;
+            Ok(0)
+        }
+        Cmd::Bench { name } => {
+            bench::run(name.as_deref()).await?;
+            Ok(0)
+        }
+        Cmd::Logs {
+            function,
+            stage: s,
+            since,
+            follow,
+        } => {
+            logs::run(stage(&s)?, &function, &since, follow).await?;
+            Ok(0)
+        }
+        Cmd::Local { action } => {
+            let stage = stage("local")?;
+            match action {
+                LocalAction::Up => local::up(&stage).await?,
+                LocalAction::Down => local::down(&stage)?,
+                LocalAction::Status => local::status(&stage)?,
+                LocalAction::Fakes { mips_port } => local::fakes::serve_mips(mips_port).await?,
+            }
+            Ok(0)
+        }
+        other => sync_command(other).map(|()| 0),
+    }
+}
+
+fn sync_command(command: Cmd) -> Result<()> {
+    match command {
         Cmd::Synth {
             stage,
             all_stages,
@@ -101,15 +311,13 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Lint => lint::run(&project_root().join("target/cfn")),
         Cmd::Test { quick } => test_cmd::run(quick),
         Cmd::Codegen { check } => codegen::run(check),
-        Cmd::Local { action } => {
-            let stage = synth::load_stage("local")?;
-            match action {
-                LocalAction::Up => local::up(&stage),
-                LocalAction::Down => local::down(&stage),
-                LocalAction::Status => local::status(&stage),
-            }
-        }
+        _ => unreachable!("async commands are handled in run"),
     }
+}
+
+/// Run a future to completion from synchronous code inside the runtime.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
 }
 
 /// The workspace root, whatever directory cargo was called from.

@@ -1,72 +1,62 @@
 //! `cargo xtask test`: every check CI runs, in phases with a header, the time each took and a
-//! summary. `.ci/run` calls exactly this.
+//! summary. `.ci/run` calls exactly this. `--quick` runs only what needs no local services.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::{codegen, lint, project_root, synth, venv};
+use crate::{codegen, e2e, lint, project_root, synth, venv};
 
 struct Phase {
     name: &'static str,
+    /// Skipped by `--quick`.
     needs_services: bool,
+    /// Run only by `--quick` (the full run covers it elsewhere).
+    quick_only: bool,
     run: fn() -> Result<()>,
 }
 
+const fn phase(name: &'static str, needs_services: bool, run: fn() -> Result<()>) -> Phase {
+    Phase {
+        name,
+        needs_services,
+        quick_only: false,
+        run,
+    }
+}
+
 const PHASES: &[Phase] = &[
+    phase("tools", false, tools),
+    phase("fmt", false, fmt),
+    phase("clippy", false, clippy),
+    phase("codegen freshness", false, codegen_check),
+    phase("synth all stages", false, synth_all),
+    phase("cfn-lint", false, cfn_lint),
     Phase {
-        name: "tools",
+        name: "unit tests",
         needs_services: false,
-        run: tools,
+        quick_only: true,
+        run: quick_tests,
     },
-    Phase {
-        name: "fmt",
-        needs_services: false,
-        run: fmt,
-    },
-    Phase {
-        name: "clippy",
-        needs_services: false,
-        run: clippy,
-    },
-    Phase {
-        name: "unit and integration tests",
-        needs_services: false,
-        run: tests,
-    },
-    Phase {
-        name: "codegen freshness",
-        needs_services: false,
-        run: codegen_check,
-    },
-    Phase {
-        name: "synth all stages",
-        needs_services: false,
-        run: synth_all,
-    },
-    Phase {
-        name: "cfn-lint",
-        needs_services: false,
-        run: cfn_lint,
-    },
+    phase("local services", true, local_services),
+    phase("unit and integration tests", true, tests),
+    phase("end-to-end on the local stage", true, e2e::local_stage),
+    phase("arm64 artifacts boot under qemu", true, e2e::arm64_boot),
 ];
 
 pub fn run(quick: bool) -> Result<()> {
-    QUICK.store(quick, std::sync::atomic::Ordering::Relaxed);
     let started = Instant::now();
     let mut results: Vec<(&str, Duration, bool)> = Vec::new();
     let mut failed = None;
     for phase in PHASES {
-        if quick && phase.needs_services {
-            println!("\n== {} (skipped: --quick)", phase.name);
+        if (quick && phase.needs_services) || (!quick && phase.quick_only) {
             continue;
         }
         println!("\n== {}", phase.name);
         let t = Instant::now();
         let result = (phase.run)();
-        let ok = result.is_ok();
-        results.push((phase.name, t.elapsed(), ok));
+        results.push((phase.name, t.elapsed(), result.is_ok()));
         if let Err(e) = result {
             eprintln!("error: {e:#}");
             failed = Some(phase.name);
@@ -77,13 +67,13 @@ pub fn run(quick: bool) -> Result<()> {
     println!("\n== summary");
     for (name, elapsed, ok) in &results {
         println!(
-            "{:<28} {:>8.1?} {}",
+            "{:<34} {:>8.1?} {}",
             name,
             elapsed,
             if *ok { "ok" } else { "FAILED" }
         );
     }
-    println!("{:<28} {:>8.1?}", "total", started.elapsed());
+    println!("{:<34} {:>8.1?}", "total", started.elapsed());
     let passed = results.iter().filter(|r| r.2).count();
     println!(
         "phases: {} passed, {} failed",
@@ -96,7 +86,7 @@ pub fn run(quick: bool) -> Result<()> {
     Ok(())
 }
 
-fn cargo(args: &[&str]) -> Result<()> {
+pub fn cargo(args: &[&str]) -> Result<()> {
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(args)
         .current_dir(project_root())
@@ -129,34 +119,6 @@ fn clippy() -> Result<()> {
     ])
 }
 
-fn local_services() -> Result<()> {
-    crate::local::up(&synth::load_stage("local")?)
-}
-
-fn tests() -> Result<()> {
-    cargo(&["test", "--workspace", "--quiet"])
-}
-
-/// Without services: every crate's unit tests, and the integration tests that need nothing running.
-fn quick_tests() -> Result<()> {
-    if !QUICK.load(std::sync::atomic::Ordering::Relaxed) {
-        println!("(covered by the full test phase)");
-        return Ok(());
-    }
-    cargo(&["test", "--workspace", "--lib", "--bins", "--quiet"])?;
-    cargo(&[
-        "test",
-        "-p",
-        "infra",
-        "-p",
-        "state-machines",
-        "--tests",
-        "--quiet",
-    ])
-}
-
-static QUICK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
 fn codegen_check() -> Result<()> {
     codegen::run(true)
 }
@@ -171,4 +133,26 @@ fn synth_all() -> Result<()> {
 
 fn cfn_lint() -> Result<()> {
     lint::run(&project_root().join("target/cfn"))
+}
+
+fn local_services() -> Result<()> {
+    crate::block_on(crate::local::up(&synth::load_stage("local")?))
+}
+
+fn tests() -> Result<()> {
+    cargo(&["test", "--workspace", "--quiet"])
+}
+
+/// Without services: every crate's unit tests, and the integration tests that need nothing running.
+fn quick_tests() -> Result<()> {
+    cargo(&["test", "--workspace", "--lib", "--bins", "--quiet"])?;
+    cargo(&[
+        "test",
+        "-p",
+        "infra",
+        "-p",
+        "state-machines",
+        "--tests",
+        "--quiet",
+    ])
 }

@@ -7,17 +7,17 @@ use indicatif::{ProgressBar, ProgressStyle};
 use owo_colors::{OwoColorize, Stream};
 
 pub fn step(msg: impl AsRef<str>) {
-    println!(
+    eprintln!(
         "{} {}",
-        "==>".if_supports_color(Stream::Stdout, |t| t.cyan()),
+        "==>".if_supports_color(Stream::Stderr, |t| t.cyan()),
         msg.as_ref()
     );
 }
 
 pub fn ok(msg: impl AsRef<str>) {
-    println!(
+    eprintln!(
         "{} {}",
-        "ok".if_supports_color(Stream::Stdout, |t| t.green()),
+        "ok".if_supports_color(Stream::Stderr, |t| t.green()),
         msg.as_ref()
     );
 }

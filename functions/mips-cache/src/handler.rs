@@ -94,9 +94,15 @@ impl App {
                     .with_decryption(true)
                     .send()
                     .await
-                    .map_err(|e| Error::Credentials {
-                        parameter: parameter.clone(),
-                        message: aws_sdk_ssm::error::DisplayErrorContext(e).to_string(),
+                    .map_err(|e| {
+                        use aws_sdk_ssm::error::ProvideErrorMetadata;
+                        Error::Credentials {
+                            parameter: parameter.clone(),
+                            message: match (e.code(), e.message()) {
+                                (Some(c), Some(m)) => format!("{c}: {m}"),
+                                _ => aws_sdk_ssm::error::DisplayErrorContext(&e).to_string(),
+                            },
+                        }
                     })?;
                 let value = out.parameter().and_then(|p| p.value()).unwrap_or_default();
                 // the value holds the password: report only that it is malformed
@@ -136,13 +142,10 @@ impl App {
             })
             .await?;
         Ok(match route {
-            Route::Accounts => {
-                let map: serde_json::Map<String, Value> = accounts
-                    .into_iter()
-                    .map(|(c, n)| (c, Value::String(n)))
-                    .collect();
-                (serde_json::to_vec(&map).expect("JSON"), "application/json")
-            }
+            Route::Accounts => (
+                transform::accounts_json(&accounts).into_bytes(),
+                "application/json",
+            ),
             Route::Tags => (
                 serde_json::to_vec(&transform::tags(&accounts)).expect("JSON"),
                 "application/json",

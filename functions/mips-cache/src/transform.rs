@@ -129,6 +129,22 @@ pub fn program_accounts(
     out
 }
 
+/// `{code: name}` in the list's order (priority codes first, pseudo-codes last). Written by hand
+/// because serde_json's map sorts its keys.
+pub fn accounts_json(accounts: &[(String, String)]) -> String {
+    let entries: Vec<String> = accounts
+        .iter()
+        .map(|(c, n)| {
+            format!(
+                "{}:{}",
+                serde_json::Value::from(c.as_str()),
+                serde_json::Value::from(n.as_str())
+            )
+        })
+        .collect();
+    format!("{{{}}}", entries.join(","))
+}
+
 /// `"<name> / <code>"`, name cut to 245 characters and code to 6: an AWS tag value (≤ 256).
 pub fn tags(accounts: &[(String, String)]) -> Vec<String> {
     accounts

@@ -175,11 +175,12 @@ async fn miss_then_hit_calls_mips_once_and_logs_out() {
     mount_mips(&e.mips, accounts(), 1).await;
     let (status, cache, body) = call(&e.app, get("/accounts", &[])).await;
     assert_eq!((status, cache.as_deref()), (200, Some("MISS")));
-    let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
         body,
-        json!({"101300": "Leadership Academy", "200100": "Residency NYC", "000001": "Other", "000000": "No Program"})
+        r#"{"101300":"Leadership Academy","200100":"Residency NYC","000001":"Other","000000":"No Program"}"#,
+        "program codes sorted, then Other, then No Program"
     );
+    let body: Value = serde_json::from_str(&body).unwrap();
     let (status, cache, again) =
         call(&e.app, get("/accounts", &[("show_other_code", "yes")])).await;
     assert_eq!(

@@ -5,6 +5,8 @@
 mod iam;
 mod lambda;
 mod size;
+
+pub use size::INLINE_LIMIT as INLINE_TEMPLATE_LIMIT;
 mod storage;
 
 use std::fmt;

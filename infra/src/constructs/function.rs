@@ -19,6 +19,19 @@ use crate::cfn::logs::log_group::CfnLogGroup;
 use crate::cfn::{arn_prefix, get_att, r#ref, sub, Parameter, Val};
 use crate::stage::FunctionConfig;
 
+/// The stage's level for the service's own crates; dependencies (the AWS SDK, hyper) stay at
+/// `info` when the stage asks for more, or their internals drown the function's logs.
+fn rust_log(service: &str, level: crate::stage::LogLevel) -> String {
+    use crate::stage::LogLevel::{Debug, Trace};
+    let level = level.as_str();
+    match level {
+        l if l == Debug.as_str() || l == Trace.as_str() => {
+            format!("info,{}={level},support={level}", service.replace('-', "_"))
+        }
+        _ => level.to_string(),
+    }
+}
+
 pub struct FunctionProps {
     pub description: String,
     pub config: FunctionConfig,
@@ -130,7 +143,7 @@ impl Function {
         variables.insert("STAGE".into(), stage.name.clone().into());
         variables.insert(
             "RUST_LOG".into(),
-            props.config.log_level.as_str().to_string().into(),
+            rust_log(&stack.service(), props.config.log_level).into(),
         );
         variables.extend(props.environment);
         stack.add(

@@ -1,11 +1,16 @@
-//! `cargo xtask local up|down|status`: the local stage's AWS emulator and PostgreSQL.
+//! `cargo xtask local up|down|status`: the local stage's AWS emulator, PostgreSQL, seeded
+//! parameters and secrets, and fakes of third-party APIs.
 
+pub mod fakes;
 mod moto;
 mod postgres;
+mod seed;
 
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use infra::stage::Stage;
 
 use crate::{project_root, ui};
@@ -27,11 +32,33 @@ fn settings(stage: &Stage) -> Result<&infra::stage::LocalSettings> {
     })
 }
 
-/// Start whatever is not running; idempotent.
-pub fn up(stage: &Stage) -> Result<()> {
+/// The port of the fake MIPS: the one in the local stage's `mips_api_url`.
+pub fn mips_port(stage: &Stage) -> Option<u16> {
+    stage
+        .services
+        .mips_cache
+        .mips_api_url
+        .strip_prefix("http://127.0.0.1:")?
+        .trim_end_matches('/')
+        .parse()
+        .ok()
+}
+
+/// Start whatever is not running, and seed the emulator; idempotent.
+pub async fn up(stage: &Stage) -> Result<()> {
     let s = settings(stage)?;
-    Moto::new(s.emulator_port).ensure_running()?;
+    let moto = Moto::new(s.emulator_port);
+    let fresh = !moto.healthy();
+    moto.ensure_running()?;
     Postgres::new(s.postgres_port).ensure_running()?;
+    if let Some(port) = mips_port(stage) {
+        ensure_fakes(port)?;
+    }
+    if fresh {
+        seed::seed(stage)
+            .await
+            .context("seeding the emulator's parameters and secrets")?;
+    }
     Ok(())
 }
 
@@ -39,6 +66,11 @@ pub fn down(stage: &Stage) -> Result<()> {
     let s = settings(stage)?;
     Moto::new(s.emulator_port).stop()?;
     Postgres::new(s.postgres_port).stop()?;
+    if let Ok(pid) = std::fs::read_to_string(state_dir().join("fakes.pid")) {
+        let _ = Command::new("kill").arg(pid.trim()).status();
+        let _ = std::fs::remove_file(state_dir().join("fakes.pid"));
+        ui::ok("third-party fakes stopped");
+    }
     Ok(())
 }
 
@@ -56,5 +88,42 @@ pub fn status(stage: &Stage) -> Result<()> {
     };
     line("emulator", moto.healthy(), moto.endpoint());
     line("postgres", pg.running(), pg.url());
+    if let Some(port) = mips_port(stage) {
+        line(
+            "fake MIPS",
+            listening(port),
+            format!("http://127.0.0.1:{port}"),
+        );
+    }
     Ok(())
+}
+
+fn listening(port: u16) -> bool {
+    std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
+        .is_ok()
+}
+
+fn ensure_fakes(mips: u16) -> Result<()> {
+    if listening(mips) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(state_dir())?;
+    let log = std::fs::File::create(state_dir().join("fakes.log"))?;
+    let child = Command::new(std::env::current_exe()?)
+        .args(["local", "fakes", "--mips-port", &mips.to_string()])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("starting the third-party fakes")?;
+    std::fs::write(state_dir().join("fakes.pid"), child.id().to_string())?;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        if listening(mips) {
+            ui::ok(format!("fake MIPS on http://127.0.0.1:{mips}"));
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("the fake MIPS did not start; see target/local/fakes.log")
 }

@@ -37,7 +37,7 @@ impl Moto {
         };
         let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
         let req = format!(
-            "GET /moto-api/data.json HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n\r\n",
+            "GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n\r\n",
             self.port
         );
         if s.write_all(req.as_bytes()).is_err() {

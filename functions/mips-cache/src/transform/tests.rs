@@ -163,3 +163,14 @@ fn balances_sum_per_program_and_type_in_exact_cents() {
         "code,name,start_balance,activity,end_balance\n101300,\"Leadership, Inc\",100.30,-30.05,70.25\n200100,Residency,0.00,0.00,0.00\n"
     );
 }
+
+#[test]
+fn accounts_json_keeps_the_list_order() {
+    let list = vec![
+        ("200100".to_string(), "B \"quoted\"".to_string()),
+        ("000001".to_string(), "Other".to_string()),
+    ];
+    let json = accounts_json(&list);
+    assert_eq!(json, r#"{"200100":"B \"quoted\"","000001":"Other"}"#);
+    assert!(serde_json::from_str::<serde_json::Value>(&json).is_ok());
+}

@@ -1,0 +1,118 @@
+//! `cargo xtask bench [NAME]`: numbers, printed; nothing asserted.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+
+use crate::invoke::runtime_api::RuntimeApi;
+use crate::invoke::{self, local};
+use crate::{build, deploy, project_root, synth, test_cmd};
+
+pub const NAMES: &[&str] = &["synth", "noop-deploy", "rebuild", "zip-sizes", "cold-start"];
+
+fn stats(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let median = samples[samples.len() / 2];
+    println!(
+        "{name:<44} n={:<3} min {:>9.2?}  median {:>9.2?}  max {:>9.2?}",
+        samples.len(),
+        samples[0],
+        median,
+        samples[samples.len() - 1]
+    );
+}
+
+pub async fn run(only: Option<&str>) -> Result<()> {
+    if let Some(n) = only {
+        if !NAMES.contains(&n) {
+            bail!("no benchmark `{n}`; known: {}", NAMES.join(", "));
+        }
+    }
+    let want = |n: &str| only.is_none_or(|o| o == n);
+    if want("synth") {
+        let stages: Vec<_> = infra::stage::STAGES
+            .iter()
+            .map(|s| synth::load_stage(s))
+            .collect::<Result<_>>()?;
+        let mut samples = Vec::new();
+        for _ in 0..20 {
+            let t = Instant::now();
+            for s in &stages {
+                infra::synth_stage(s, None)?;
+            }
+            samples.push(t.elapsed());
+        }
+        stats("synth: every stack of every stage (with checks)", samples);
+    }
+    if want("noop-deploy") {
+        let stage = synth::load_stage("local")?;
+        let args = || deploy::Args {
+            service: None,
+            yes: true,
+            confirm: None,
+            hotswap: false,
+        };
+        deploy::run(stage.clone(), args()).await?;
+        let mut samples = Vec::new();
+        for _ in 0..5 {
+            let t = Instant::now();
+            let s = deploy::run(stage.clone(), args()).await?;
+            samples.push(t.elapsed());
+            assert_eq!(s.changed, 0);
+        }
+        stats("deploy to local without changes", samples);
+    }
+    if want("rebuild") {
+        let file = project_root().join("functions/mips-cache/src/lib.rs");
+        let original = std::fs::read_to_string(&file)?;
+        build::build(&["mips-cache-api".to_string()])?;
+        let mut samples = Vec::new();
+        for i in 0..2 {
+            std::fs::write(&file, format!("{original}\n// bench edit {i}\n"))?;
+            let t = Instant::now();
+            let r = build::build(&["mips-cache-api".to_string()]);
+            samples.push(t.elapsed());
+            std::fs::write(&file, &original)?;
+            r?;
+        }
+        build::build(&["mips-cache-api".to_string()])?;
+        stats("arm64 release build after a one-line change", samples);
+    }
+    if want("zip-sizes") {
+        for (binary, asset) in build::read_manifest().functions {
+            println!("{:<44} {:>10} bytes", format!("zip {binary}"), asset.size);
+        }
+    }
+    if want("cold-start") {
+        let stage = synth::load_stage("local")?;
+        let target = invoke::find(stage, "mips-cache-api")?;
+        let env = local::environment(&target).await?;
+        test_cmd::cargo(&["build", "--quiet", "--release", "--bin", "mips-cache-api"])?;
+        let exe = project_root().join("target/release/mips-cache-api");
+        let mut samples = Vec::new();
+        for _ in 0..10 {
+            let api = RuntimeApi::start("arn:bench").await?;
+            let started = Instant::now();
+            let mut child = tokio::process::Command::new(&exe)
+                .envs(env.clone())
+                .env("AWS_LAMBDA_RUNTIME_API", api.endpoint())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .spawn()?;
+            while api.first_poll().is_none() && started.elapsed() < Duration::from_secs(10) {
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+            let Some(first) = api.first_poll() else {
+                bail!("mips-cache-api never polled")
+            };
+            samples.push(first - started);
+            let _ = child.kill().await;
+        }
+        stats(
+            "host release binary start → first Runtime API poll",
+            samples,
+        );
+    }
+    Ok(())
+}

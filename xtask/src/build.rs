@@ -1,0 +1,252 @@
+//! `cargo xtask build`: arm64 release binaries with cargo-lambda, zipped reproducibly, listed in
+//! `target/assets.json` with sha256 and size. Skipped when the sources did not change.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{project_root, ui, venv};
+
+pub const TARGET: &str = "aarch64-unknown-linux-gnu";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Asset {
+    /// Relative to the workspace root.
+    pub path: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+impl Asset {
+    /// Content-addressed key in the stage's asset bucket.
+    pub fn key(&self) -> String {
+        format!("assets/{}.zip", self.sha256)
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Hash of everything the binaries are built from; equal means nothing to rebuild.
+    pub fingerprint: String,
+    pub functions: BTreeMap<String, Asset>,
+}
+
+pub fn manifest_path() -> PathBuf {
+    project_root().join("target/assets.json")
+}
+
+pub fn read_manifest() -> Manifest {
+    fs::read_to_string(manifest_path())
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+/// Build `binaries` (all when empty is not allowed: callers name them). Returns their assets.
+pub fn build(binaries: &[String]) -> Result<BTreeMap<String, Asset>> {
+    let fingerprint = fingerprint()?;
+    let mut manifest = read_manifest();
+    let up_to_date = manifest.fingerprint == fingerprint
+        && binaries.iter().all(|b| {
+            manifest
+                .functions
+                .get(b)
+                .is_some_and(|a| project_root().join(&a.path).exists())
+        });
+    if up_to_date {
+        ui::ok(format!("{} function zip(s) up to date", binaries.len()));
+        return Ok(binaries
+            .iter()
+            .map(|b| (b.clone(), manifest.functions[b].clone()))
+            .collect());
+    }
+    if manifest.fingerprint != fingerprint {
+        manifest.functions.clear();
+    }
+    ensure_toolchain()?;
+    let started = Instant::now();
+    ui::step(format!(
+        "building {} for arm64 with cargo-lambda",
+        binaries.join(", ")
+    ));
+    let root = project_root();
+    let cargo_home = std::env::var("CARGO_HOME")
+        .unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap_or_default()));
+    let path = format!(
+        "{}:{}",
+        root.join(".venv/bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = Command::new(root.join(".venv/bin/cargo-lambda"));
+    cmd.args([
+        "lambda",
+        "build",
+        "--release",
+        "--arm64",
+        "--output-format",
+        "binary",
+    ])
+    .current_dir(&root)
+    .env("PATH", path)
+    // the same commit builds the same bytes wherever it is checked out
+    .env(
+        "RUSTFLAGS",
+        format!(
+            "--remap-path-prefix={}=/build --remap-path-prefix={cargo_home}=/cargo",
+            root.display()
+        ),
+    );
+    for b in binaries {
+        cmd.args(["--bin", b]);
+    }
+    let status = cmd.status().context("running cargo-lambda")?;
+    if !status.success() {
+        bail!("cargo lambda build failed ({status})");
+    }
+    for b in binaries {
+        let dir = root.join("target/lambda").join(b);
+        let zip = dir.join("bootstrap.zip");
+        zip_bootstrap(&dir.join("bootstrap"), &zip)?;
+        let bytes = fs::read(&zip)?;
+        let asset = Asset {
+            path: zip.strip_prefix(&root)?.display().to_string(),
+            sha256: hex(&Sha256::digest(&bytes)),
+            size: bytes.len() as u64,
+        };
+        println!(
+            "  {b:<32} {:>9} bytes  sha256 {}",
+            asset.size,
+            &asset.sha256[..16]
+        );
+        manifest.functions.insert(b.clone(), asset);
+    }
+    manifest.fingerprint = fingerprint;
+    fs::write(
+        manifest_path(),
+        serde_json::to_string_pretty(&manifest)? + "\n",
+    )?;
+    ui::ok(format!(
+        "built in {:.1?}; manifest: target/assets.json",
+        started.elapsed()
+    ));
+    Ok(binaries
+        .iter()
+        .map(|b| (b.clone(), manifest.functions[b].clone()))
+        .collect())
+}
+
+/// Whether a crate under `functions/` declares the binary (services land one by one).
+pub fn has_code(binary: &str) -> bool {
+    let needle = format!("name = \"{binary}\"");
+    std::fs::read_dir(project_root().join("functions"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| fs::read_to_string(e.path().join("Cargo.toml")).is_ok_and(|t| t.contains(&needle)))
+}
+
+/// A zip with one entry, `bootstrap`, executable, with a fixed timestamp: same binary, same bytes.
+pub fn zip_bootstrap(binary: &Path, out: &Path) -> Result<()> {
+    let data = fs::read(binary).with_context(|| format!("reading {}", binary.display()))?;
+    let mut w = zip::ZipWriter::new(fs::File::create(out)?);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(9))
+        .unix_permissions(0o755)
+        .last_modified_time(zip::DateTime::default());
+    w.start_file("bootstrap", options)?;
+    w.write_all(&data)?;
+    w.finish()?;
+    Ok(())
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Everything the function binaries are built from.
+fn fingerprint() -> Result<String> {
+    let root = project_root();
+    let mut files = vec![root.join("Cargo.toml"), root.join("Cargo.lock")];
+    collect(&root.join("functions"), &mut files)?;
+    files.sort();
+    let mut h = Sha256::new();
+    for f in files {
+        h.update(f.strip_prefix(&root)?.to_string_lossy().as_bytes());
+        h.update(fs::read(&f).unwrap_or_default());
+    }
+    let rustc = Command::new("rustc")
+        .arg("--version")
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    h.update(rustc);
+    Ok(hex(&h.finalize()))
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for e in fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.is_dir() {
+            collect(&p, out)?;
+        } else if !p.to_string_lossy().ends_with(".json")
+            || p.parent().is_some_and(|d| !d.ends_with("events"))
+        {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// cargo-lambda and Zig (from PyPI, into .venv) and the aarch64 target (rustup).
+pub fn ensure_toolchain() -> Result<()> {
+    venv::ensure()?;
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("running rustup")?;
+    if !String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|l| l == TARGET)
+    {
+        ui::step(format!("adding the {TARGET} target (rustup target add)"));
+        let status = Command::new("rustup")
+            .args(["target", "add", TARGET])
+            .status()?;
+        if !status.success() {
+            bail!("`rustup target add {TARGET}` failed");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zips_are_byte_identical_for_the_same_binary() {
+        let dir = std::env::temp_dir().join(format!("xtask-zip-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("bootstrap"), b"\x7fELF pretend binary").unwrap();
+        zip_bootstrap(&dir.join("bootstrap"), &dir.join("a.zip")).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        zip_bootstrap(&dir.join("bootstrap"), &dir.join("b.zip")).unwrap();
+        assert_eq!(
+            fs::read(dir.join("a.zip")).unwrap(),
+            fs::read(dir.join("b.zip")).unwrap()
+        );
+        let mut z = zip::ZipArchive::new(fs::File::open(dir.join("a.zip")).unwrap()).unwrap();
+        let entry = z.by_index(0).unwrap();
+        assert_eq!(entry.name(), "bootstrap");
+        assert_eq!(entry.unix_mode().unwrap() & 0o777, 0o755);
+        fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,129 @@
+//! The stage's asset bucket: bootstrapped on first use, function zips uploaded under
+//! content-addressed keys (skipped when present), large templates uploaded for CloudFormation.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, CreateBucketConfiguration, PublicAccessBlockConfiguration,
+    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+    ServerSideEncryptionRule,
+};
+use infra::stage::Stage;
+use sha2::{Digest, Sha256};
+
+use crate::build::{hex, Asset};
+use crate::{aws, project_root, ui};
+
+pub async fn bootstrap(s3: &aws_sdk_s3::Client, stage: &Stage) -> Result<String> {
+    let bucket = stage.asset_bucket();
+    if s3.head_bucket().bucket(&bucket).send().await.is_ok() {
+        return Ok(bucket);
+    }
+    ui::step(format!("bootstrapping the asset bucket {bucket}"));
+    let mut create = s3.create_bucket().bucket(&bucket);
+    if stage.region.0 != "us-east-1" {
+        create = create.create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(stage.region.0.as_str()))
+                .build(),
+        );
+    }
+    create
+        .send()
+        .await
+        .map_err(|e| aws::explain("s3:CreateBucket", &bucket, e))?;
+    s3.put_public_access_block()
+        .bucket(&bucket)
+        .public_access_block_configuration(
+            PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .block_public_policy(true)
+                .ignore_public_acls(true)
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| aws::explain("s3:PutPublicAccessBlock", &bucket, e))?;
+    let rule = ServerSideEncryptionRule::builder()
+        .apply_server_side_encryption_by_default(
+            ServerSideEncryptionByDefault::builder()
+                .sse_algorithm(ServerSideEncryption::Aes256)
+                .build()
+                .context("encryption rule")?,
+        )
+        .build();
+    s3.put_bucket_encryption()
+        .bucket(&bucket)
+        .server_side_encryption_configuration(
+            ServerSideEncryptionConfiguration::builder()
+                .rules(rule)
+                .build()
+                .context("encryption")?,
+        )
+        .send()
+        .await
+        .map_err(|e| aws::explain("s3:PutBucketEncryption", &bucket, e))?;
+    Ok(bucket)
+}
+
+/// Upload the zips the bucket does not hold yet; returns how many were uploaded.
+pub async fn upload(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    assets: &BTreeMap<String, Asset>,
+) -> Result<usize> {
+    let mut uploaded = 0;
+    for (binary, asset) in assets {
+        let key = asset.key();
+        if s3
+            .head_object()
+            .bucket(bucket)
+            .key(&key)
+            .send()
+            .await
+            .is_ok()
+        {
+            continue;
+        }
+        let body = ByteStream::from_path(project_root().join(&asset.path))
+            .await
+            .with_context(|| format!("reading {}", asset.path))?;
+        s3.put_object()
+            .bucket(bucket)
+            .key(&key)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| aws::explain("s3:PutObject", &format!("{binary} ({key})"), e))?;
+        uploaded += 1;
+    }
+    Ok(uploaded)
+}
+
+/// Put a template CloudFormation cannot take inline; returns its URL.
+pub async fn upload_template(
+    s3: &aws_sdk_s3::Client,
+    stage: &Stage,
+    bucket: &str,
+    stack: &str,
+    body: &str,
+) -> Result<String> {
+    let key = format!(
+        "templates/{stack}-{}.json",
+        hex(&Sha256::digest(body.as_bytes()))
+    );
+    s3.put_object()
+        .bucket(bucket)
+        .key(&key)
+        .body(ByteStream::from(body.as_bytes().to_vec()))
+        .send()
+        .await
+        .map_err(|e| aws::explain("s3:PutObject", &key, e))?;
+    Ok(match stage.aws_endpoint() {
+        Some(endpoint) => format!("{endpoint}/{bucket}/{key}"),
+        None => format!("https://{bucket}.s3.{}.amazonaws.com/{key}", stage.region),
+    })
+}

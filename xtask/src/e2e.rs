@@ -1,0 +1,143 @@
+//! The last two phases of `cargo xtask test`: deploy every stack to the local stage and invoke a
+//! function of each service; run every shipped arm64 `bootstrap` under qemu against the local
+//! Runtime API.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, ensure, Context, Result};
+use aws_sdk_cloudformation::types::StackStatus;
+
+use crate::invoke::runtime_api::Outcome;
+use crate::invoke::{self, local};
+use crate::{aws, block_on, build, deploy, deployed, project_root, synth, system, ui};
+
+/// One invocation per service that proves its function works: (binary, event, text the
+/// response must contain).
+const LOCAL_INVOCATIONS: &[(&str, &str, &str)] =
+    &[("mips-cache-api", "accounts", "Leadership Academy")];
+
+/// Each function's `smoke` event and what its answer must contain (also the release smoke test).
+const SMOKE: &[(&str, &str)] = &[("mips-cache-api", "\"statusCode\":400")];
+
+fn deploy_args() -> deploy::Args {
+    deploy::Args {
+        service: None,
+        yes: true,
+        confirm: None,
+        hotswap: false,
+    }
+}
+
+pub fn local_stage() -> Result<()> {
+    block_on(async {
+        let stage = synth::load_stage("local")?;
+        let first = deploy::run(stage.clone(), deploy_args()).await?;
+        ensure!(!first.stacks.is_empty(), "nothing was deployed");
+        let clients = aws::Clients::new(&stage).await;
+        for name in &first.stacks {
+            let d = deployed::describe(&clients.cfn, name)
+                .await?
+                .with_context(|| format!("{name} is missing"))?;
+            ensure!(
+                matches!(
+                    d.status,
+                    StackStatus::CreateComplete | StackStatus::UpdateComplete
+                ),
+                "{name} is {}",
+                d.status.as_str()
+            );
+            ui::ok(format!("{name}: {}", d.status.as_str()));
+        }
+        let t = Instant::now();
+        let again = deploy::run(stage.clone(), deploy_args()).await?;
+        ensure!(
+            again.changed == 0,
+            "a redeploy without changes changed {} stack(s)",
+            again.changed
+        );
+        ui::ok(format!("redeploy: no changes, in {:.2?}", t.elapsed()));
+        for (binary, event, expect) in LOCAL_INVOCATIONS {
+            let target = invoke::find(stage.clone(), binary)?;
+            if !first.stacks.contains(&target.stack.name) {
+                continue;
+            }
+            let env = local::environment(&target).await?;
+            let payload = invoke::load_event(&target.stack.service, Some(event), None)?;
+            let exe = project_root().join("target/debug").join(binary);
+            crate::test_cmd::cargo(&["build", "--quiet", "--bin", binary])?;
+            let (_, outcome) =
+                local::run_binary(&target, &[exe.display().to_string()], env, payload).await?;
+            check(binary, event, &outcome, expect)?;
+        }
+        Ok(())
+    })
+}
+
+fn check(binary: &str, event: &str, outcome: &Outcome, expect: &str) -> Result<()> {
+    match outcome {
+        Outcome::Response(body) => {
+            let text = String::from_utf8_lossy(body);
+            ensure!(
+                text.contains(expect),
+                "{binary} --event {event} answered without `{expect}`: {text}"
+            );
+            ui::ok(format!(
+                "{binary} --event {event}: {} bytes, contains `{expect}`",
+                body.len()
+            ));
+            Ok(())
+        }
+        other => bail!("{binary} --event {event} failed: {other:?}"),
+    }
+}
+
+/// qemu-user-static and the arm64 C library, from the system packages when missing.
+fn ensure_qemu() -> Result<()> {
+    let have_qemu = Path::new("/usr/bin/qemu-aarch64-static").exists();
+    let have_libc = Path::new("/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1").exists();
+    if !(have_qemu && have_libc) {
+        ui::step("installing qemu-user-static and libc6-arm64-cross (apt-get)");
+        system::apt_install(&["qemu-user-static", "libc6-arm64-cross"])?;
+    }
+    Ok(())
+}
+
+pub fn arm64_boot() -> Result<()> {
+    ensure_qemu()?;
+    block_on(async {
+        let stage = synth::load_stage("local")?;
+        let binaries: Vec<String> = SMOKE
+            .iter()
+            .map(|(b, _)| b.to_string())
+            .filter(|b| build::has_code(b))
+            .collect();
+        let assets = build::build(&binaries)?;
+        for (binary, expect) in SMOKE {
+            let Some(asset) = assets.get(*binary) else {
+                continue;
+            };
+            let target = invoke::find(stage.clone(), binary)?;
+            let env = local::environment(&target).await?;
+            let payload = invoke::load_event(&target.stack.service, Some("smoke"), None)?;
+            let bootstrap = project_root()
+                .join("target/lambda")
+                .join(binary)
+                .join("bootstrap");
+            let command = [
+                "/usr/bin/qemu-aarch64-static".to_string(),
+                "-L".into(),
+                "/usr/aarch64-linux-gnu".into(),
+                bootstrap.display().to_string(),
+            ];
+            let (_, outcome) = local::run_binary(&target, &command, env, payload).await?;
+            check(binary, "smoke (arm64 under qemu)", &outcome, expect)?;
+            ui::ok(format!(
+                "{binary}: shipped zip {} bytes, sha256 {}",
+                asset.size,
+                &asset.sha256[..16]
+            ));
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,100 @@
+//! Fakes of third-party APIs for the local stage, so local invocations return data without
+//! reaching the internet. Run as a background process of `cargo xtask local up`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::Value;
+
+use crate::project_root;
+
+/// The token the fake MIPS hands out and then requires.
+const TOKEN: &str = "local-mips-token";
+
+#[derive(Clone)]
+struct Data {
+    dir: PathBuf,
+}
+
+impl Data {
+    fn file(&self, name: &str) -> Response {
+        match std::fs::read_to_string(self.dir.join(name)) {
+            Ok(body) => ([("content-type", "application/json")], body).into_response(),
+            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        }
+    }
+}
+
+fn authorized(headers: &HeaderMap) -> bool {
+    headers
+        .get("Authorization-Token")
+        .is_some_and(|v| v == TOKEN)
+}
+
+async fn login(body: axum::Json<Value>) -> Response {
+    let has = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .is_some_and(|v| !v.is_empty())
+    };
+    if !(has("username") && has("password") && has("org")) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "username, password and org are required",
+        )
+            .into_response();
+    }
+    axum::Json(serde_json::json!({ "AccessToken": TOKEN })).into_response()
+}
+
+async fn segments(State(d): State<Data>, h: HeaderMap) -> Response {
+    if !authorized(&h) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    d.file("segments.json")
+}
+
+async fn accounts(State(d): State<Data>, h: HeaderMap) -> Response {
+    if !authorized(&h) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    d.file("accounts.json")
+}
+
+async fn balances(State(d): State<Data>, h: HeaderMap) -> Response {
+    if !authorized(&h) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    d.file("balances.json")
+}
+
+async fn logout() -> StatusCode {
+    StatusCode::OK
+}
+
+/// Serve the MIPS fake on `port` until killed.
+pub async fn serve_mips(port: u16) -> Result<()> {
+    let data = Data {
+        dir: project_root().join("functions/mips-cache/fake"),
+    };
+    let app = Router::new()
+        .route("/api/v1/sso/mipadv/login", post(login))
+        .route("/api/coa/segments", get(segments))
+        .route("/api/coa/segments/accounts", get(accounts))
+        .route(
+            "/api/model/CBODispBal/methods/GetAccountBalances",
+            post(balances),
+        )
+        .route("/api/security/logout", post(logout))
+        .with_state(data);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("binding the fake MIPS to 127.0.0.1:{port}"))?;
+    axum::serve(listener, app).await?;
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! Parameters and secrets the services read, seeded into the local emulator with local-only
+//! values (the emulator forgets them when it stops, so every `local up` seeds again).
+
+use anyhow::Result;
+use aws_sdk_ssm::types::ParameterType;
+use infra::stage::Stage;
+use serde_json::json;
+
+use crate::aws;
+
+pub async fn seed(stage: &Stage) -> Result<()> {
+    let conf = aws::config(stage).await;
+    let ssm = aws_sdk_ssm::Client::new(&conf);
+    let secrets = aws_sdk_secretsmanager::Client::new(&conf);
+    let pg_port = stage
+        .local
+        .as_ref()
+        .map(|l| l.postgres_port)
+        .unwrap_or(54329);
+    let s = &stage.services;
+    let params = [
+        (
+            s.mips_cache.credentials_parameter(stage),
+            json!({"username": "local", "password": "local-only-password", "org": "LOCAL"})
+                .to_string(),
+        ),
+        (
+            format!("/{}/canvas_data_2/dap_client_id", stage.name),
+            "local-client".to_string(),
+        ),
+        (
+            format!("/{}/canvas_data_2/dap_client_secret", stage.name),
+            "local-only-secret".to_string(),
+        ),
+    ];
+    for (name, value) in params {
+        ssm.put_parameter()
+            .name(&name)
+            .value(value)
+            .r#type(ParameterType::SecureString)
+            .overwrite(true)
+            .send()
+            .await
+            .map_err(|e| aws::explain("ssm:PutParameter", &name, e))?;
+    }
+    let db = s.canvas_data.database_secret(stage);
+    let value = json!({
+        "username": "canvas_app", "password": "local-only-password",
+        "host": "127.0.0.1", "port": pg_port, "dbname": "canvas"
+    })
+    .to_string();
+    let exists = secrets
+        .describe_secret()
+        .secret_id(&db)
+        .send()
+        .await
+        .is_ok();
+    if exists {
+        secrets
+            .put_secret_value()
+            .secret_id(&db)
+            .secret_string(value)
+            .send()
+            .await
+            .map_err(|e| aws::explain("secretsmanager:PutSecretValue", &db, e))?;
+    } else {
+        secrets
+            .create_secret()
+            .name(&db)
+            .secret_string(value)
+            .send()
+            .await
+            .map_err(|e| aws::explain("secretsmanager:CreateSecret", &db, e))?;
+    }
+    Ok(())
+}
