@@ -14,6 +14,7 @@ mod lint;
 mod list;
 mod local;
 mod logs;
+mod release;
 mod synth;
 mod system;
 mod test_cmd;
@@ -63,16 +64,8 @@ enum Cmd {
     },
     /// Synth, build, upload and deploy a stage's stacks, after showing the changes.
     Deploy {
-        #[arg(long)]
-        stage: String,
-        #[arg(long)]
-        service: Option<String>,
-        /// Do not ask (required without a terminal).
-        #[arg(long)]
-        yes: bool,
-        /// The stage's name, required with --yes for prod.
-        #[arg(long)]
-        confirm: Option<String>,
+        #[command(flatten)]
+        target: Target,
         /// Update only function code and state machine definitions when nothing else changed.
         #[arg(long)]
         hotswap: bool,
@@ -105,14 +98,8 @@ enum Cmd {
     },
     /// Delete a stage's stacks.
     Destroy {
-        #[arg(long)]
-        stage: String,
-        #[arg(long)]
-        service: Option<String>,
-        #[arg(long)]
-        yes: bool,
-        #[arg(long)]
-        confirm: Option<String>,
+        #[command(flatten)]
+        target: Target,
     },
     /// Services, functions and stacks; with --stage, whether each is deployed.
     List {
@@ -134,6 +121,11 @@ enum Cmd {
         /// Only this benchmark.
         name: Option<String>,
     },
+    /// Release steps the tag workflow runs: check, notes, build, role, smoke.
+    Release {
+        #[command(subcommand)]
+        action: ReleaseAction,
+    },
     /// Run cfn-lint over synthesized templates (run synth first).
     Lint,
     /// Run every test and check CI runs; `--quick` skips what needs local services.
@@ -151,6 +143,45 @@ enum Cmd {
         /// Fail instead of writing when the committed code is stale.
         #[arg(long)]
         check: bool,
+    },
+}
+
+/// What `deploy` and `destroy` act on, and the operator's approval.
+#[derive(clap::Args)]
+struct Target {
+    #[arg(long)]
+    stage: String,
+    /// Only this service's stack.
+    #[arg(long)]
+    service: Option<String>,
+    /// Do not ask (required without a terminal).
+    #[arg(long)]
+    yes: bool,
+    /// The stage's name, required with --yes for prod.
+    #[arg(long)]
+    confirm: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum ReleaseAction {
+    /// Fail unless the tag equals the workspace version and CHANGELOG.md has its section.
+    Check {
+        #[arg(long)]
+        tag: String,
+    },
+    /// Print the changelog section of a version (the GitHub release's text).
+    Notes { tag: String },
+    /// Build every zip twice, require identical bytes, write target/release-artifacts/SHA256SUMS.
+    Build,
+    /// Print a stage's deploy role ARN (for OIDC in CI).
+    Role {
+        #[arg(long)]
+        stage: String,
+    },
+    /// Invoke every deployed function of a stage with its smoke event.
+    Smoke {
+        #[arg(long)]
+        stage: String,
     },
 }
 
@@ -202,19 +233,13 @@ async fn run(cli: Cli) -> Result<i32> {
             build::build(&binaries)?;
             Ok(0)
         }
-        Cmd::Deploy {
-            stage: s,
-            service,
-            yes,
-            confirm,
-            hotswap,
-        } => {
+        Cmd::Deploy { target: t, hotswap } => {
             deploy::run(
-                stage(&s)?,
+                stage(&t.stage)?,
                 deploy::Args {
-                    service,
-                    yes,
-                    confirm,
+                    service: t.service,
+                    yes: t.yes,
+                    confirm: t.confirm,
                     hotswap,
                 },
             )
@@ -249,17 +274,28 @@ async fn run(cli: Cli) -> Result<i32> {
             .await?;
             Ok(0)
         }
-        Cmd::Destroy {
-            stage: s,
-            service,
-            yes,
-            confirm,
-        } => {
-            destroy::run(stage(&s)?, service.as_deref(), yes, confirm.as_deref()).await?;
+        Cmd::Destroy { target: t } => {
+            destroy::run(
+                stage(&t.stage)?,
+                t.service.as_deref(),
+                t.yes,
+                t.confirm.as_deref(),
+            )
+            .await?;
             Ok(0)
         }
         Cmd::List { stage: s } => {
             list::run(s.map(|s| stage(&s)).transpose()?).await?;
+            Ok(0)
+        }
+        Cmd::Release { action } => {
+            match action {
+                ReleaseAction::Check { tag } => release::check(&tag)?,
+                ReleaseAction::Notes { tag } => release::notes(&tag)?,
+                ReleaseAction::Build => release::build_artifacts()?,
+                ReleaseAction::Role { stage } => release::role(&stage)?,
+                ReleaseAction::Smoke { stage: s } => release::smoke(stage(&s)?).await?,
+            }
             Ok(0)
         }
         Cmd::Bench { name } => {

@@ -33,6 +33,7 @@ const PHASES: &[Phase] = &[
     phase("codegen freshness", false, codegen_check),
     phase("synth all stages", false, synth_all),
     phase("cfn-lint", false, cfn_lint),
+    phase("workflows (actionlint)", false, actionlint),
     Phase {
         name: "unit tests",
         needs_services: false,
@@ -133,6 +134,19 @@ fn synth_all() -> Result<()> {
 
 fn cfn_lint() -> Result<()> {
     lint::run(&project_root().join("target/cfn"))
+}
+
+fn actionlint() -> Result<()> {
+    let tool = venv::tool("actionlint")?;
+    let status = Command::new(&tool)
+        .current_dir(project_root())
+        .status()
+        .with_context(|| format!("running {}", tool.display()))?;
+    if !status.success() {
+        bail!("actionlint found problems in .github/workflows");
+    }
+    println!("actionlint: .github/workflows ok");
+    Ok(())
 }
 
 fn local_services() -> Result<()> {

@@ -49,6 +49,22 @@ pub struct Input {
     pub parameters: BTreeMap<String, String>,
 }
 
+/// Name, parameters, IAM capabilities and the template (inline or by URL) on a CreateStack,
+/// UpdateStack or CreateChangeSet request: three builder types with the same setters.
+macro_rules! stack_request {
+    ($req:expr, $input:expr) => {{
+        let req = $req
+            .stack_name(&$input.name)
+            .set_parameters(Some(params(&$input.parameters)))
+            .capabilities(Capability::CapabilityIam)
+            .capabilities(Capability::CapabilityNamedIam);
+        match &$input.template_url {
+            Some(url) => req.template_url(url),
+            None => req.template_body(&$input.body),
+        }
+    }};
+}
+
 fn params(p: &BTreeMap<String, String>) -> Vec<Parameter> {
     p.iter()
         .map(|(k, v)| {
@@ -120,22 +136,16 @@ pub async fn plan(cfn: &Client, input: &Input, method: Method) -> Result<Plan> {
             .duration_since(std::time::UNIX_EPOCH)?
             .as_secs()
     );
-    let mut req = cfn
-        .create_change_set()
-        .stack_name(&input.name)
-        .change_set_name(&name)
-        .change_set_type(if create {
-            ChangeSetType::Create
-        } else {
-            ChangeSetType::Update
-        })
-        .set_parameters(Some(params(&input.parameters)))
-        .capabilities(Capability::CapabilityIam)
-        .capabilities(Capability::CapabilityNamedIam);
-    req = match &input.template_url {
-        Some(url) => req.template_url(url),
-        None => req.template_body(&input.body),
-    };
+    let req = stack_request!(
+        cfn.create_change_set()
+            .change_set_name(&name)
+            .change_set_type(if create {
+                ChangeSetType::Create
+            } else {
+                ChangeSetType::Update
+            }),
+        input
+    );
     req.send()
         .await
         .map_err(|e| aws::explain("cloudformation:CreateChangeSet", &input.name, e))?;
@@ -242,34 +252,16 @@ pub async fn execute(
         Plan::Create {
             change_set: None, ..
         } => {
-            let mut req = cfn
-                .create_stack()
-                .stack_name(&input.name)
-                .set_parameters(Some(params(&input.parameters)))
-                .capabilities(Capability::CapabilityIam)
-                .capabilities(Capability::CapabilityNamedIam);
-            req = match &input.template_url {
-                Some(url) => req.template_url(url),
-                None => req.template_body(&input.body),
-            };
-            req.send()
+            stack_request!(cfn.create_stack(), input)
+                .send()
                 .await
                 .map_err(|e| aws::explain("cloudformation:CreateStack", &input.name, e))?;
         }
         Plan::Update {
             change_set: None, ..
         } => {
-            let mut req = cfn
-                .update_stack()
-                .stack_name(&input.name)
-                .set_parameters(Some(params(&input.parameters)))
-                .capabilities(Capability::CapabilityIam)
-                .capabilities(Capability::CapabilityNamedIam);
-            req = match &input.template_url {
-                Some(url) => req.template_url(url),
-                None => req.template_body(&input.body),
-            };
-            req.send()
+            stack_request!(cfn.update_stack(), input)
+                .send()
                 .await
                 .map_err(|e| aws::explain("cloudformation:UpdateStack", &input.name, e))?;
         }
