@@ -49,6 +49,17 @@ impl Postgres {
         if self.running() {
             return Ok(());
         }
+        let taken = std::net::TcpStream::connect_timeout(
+            &([127, 0, 0, 1], self.port).into(),
+            std::time::Duration::from_millis(200),
+        )
+        .is_ok();
+        if taken {
+            bail!(
+                "port {} is taken by another server (another checkout's PostgreSQL?); stop it or set local.postgres_port in environments/local.yaml",
+                self.port
+            );
+        }
         let bin = match bin_dir() {
             Ok(b) => b,
             Err(_) => {
