@@ -1,0 +1,508 @@
+//! The worker core against local fakes (wiremock): a file server with Range support, the
+//! destination API and Amperity's callback.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use webhook_runner::runner::{Checkpoint, Outcome, RunError, Runner};
+use webhook_runner::Job;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+/// Serves `data`, honouring `Range: bytes=N-` when `ranges` is on; remembers the Range headers.
+#[derive(Clone)]
+struct FileServer {
+    data: Arc<Vec<u8>>,
+    ranges: bool,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Respond for FileServer {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let range = req
+            .headers
+            .get("range")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        if let Some(r) = &range {
+            self.seen.lock().unwrap().push(r.clone());
+        }
+        match range.and_then(|r| {
+            r.strip_prefix("bytes=")?
+                .strip_suffix('-')?
+                .parse::<usize>()
+                .ok()
+        }) {
+            Some(start) if self.ranges && start >= self.data.len() => ResponseTemplate::new(416),
+            Some(start) if self.ranges => ResponseTemplate::new(206)
+                .insert_header(
+                    "content-range",
+                    format!("bytes {start}-{}/{}", self.data.len() - 1, self.data.len()).as_str(),
+                )
+                .set_body_bytes(self.data[start..].to_vec()),
+            _ => ResponseTemplate::new(200).set_body_bytes(self.data.to_vec()),
+        }
+    }
+}
+
+/// Accepts everything and records each body with its arrival time.
+#[derive(Clone, Default)]
+struct Destination {
+    bodies: Arc<Mutex<Vec<(Instant, Value)>>>,
+}
+
+impl Respond for Destination {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        self.bodies
+            .lock()
+            .unwrap()
+            .push((Instant::now(), serde_json::from_slice(&req.body).unwrap()));
+        ResponseTemplate::new(200)
+    }
+}
+
+struct Fakes {
+    server: MockServer,
+    file: FileServer,
+    dest: Destination,
+}
+
+fn ndjson(n: usize) -> Vec<u8> {
+    (1..=n)
+        .map(|i| format!("{{\"id\":{i},\"email\":\"u{i}@example.org\",\"secret\":\"s{i}\"}}\n"))
+        .collect::<String>()
+        .into_bytes()
+}
+
+async fn fakes(data: Vec<u8>, ranges: bool) -> Fakes {
+    let server = MockServer::start().await;
+    let file = FileServer {
+        data: Arc::new(data),
+        ranges,
+        seen: Arc::default(),
+    };
+    let dest = Destination::default();
+    Mock::given(method("GET"))
+        .and(path("/file.ndjson"))
+        .respond_with(file.clone())
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/records"))
+        .respond_with(dest.clone())
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/cb/wh-1"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    Fakes { server, file, dest }
+}
+
+fn job(f: &Fakes, settings: Value) -> Job {
+    let mut s = json!({"destination_url": format!("{}/records", f.server.uri()), "batch_size": 2, "requests_per_minute": 60000});
+    for (k, v) in settings.as_object().unwrap() {
+        s[k] = v.clone();
+    }
+    let body = json!({
+        "settings": s, "label_name": "test", "data_url": format!("{}/file.ndjson", f.server.uri()),
+        "access_token": "amperity-token", "webhook_id": "wh-1", "callback_url": format!("{}/cb/", f.server.uri()),
+        "tenant_id": "acme"
+    });
+    Job::parse(&serde_json::to_vec(&body).unwrap(), true).unwrap()
+}
+
+fn runner<'a>(http: &'a reqwest::Client, job: &'a Job, budget: Duration) -> Runner<'a> {
+    Runner {
+        http,
+        job,
+        deadline: Instant::now() + budget,
+        margin: Duration::ZERO,
+        report_every: Duration::from_secs(3600),
+        max_attempts: 4,
+    }
+}
+
+/// Callback bodies in order.
+async fn reports(f: &Fakes) -> Vec<Value> {
+    f.server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "PUT")
+        .map(|r| {
+            assert_eq!(
+                r.headers.get("authorization").unwrap(),
+                "Bearer amperity-token"
+            );
+            assert_eq!(r.headers.get("x-amperity-tenant").unwrap(), "acme");
+            serde_json::from_slice(&r.body).unwrap()
+        })
+        .collect()
+}
+
+fn ids(f: &Fakes) -> Vec<u64> {
+    f.dest
+        .bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|(_, b)| {
+            b.as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_u64().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn happy_path_sends_exact_batches_and_reports_in_order() {
+    let f = fakes(ndjson(5), true).await;
+    let j = job(&f, json!({}));
+    let http = reqwest::Client::new();
+    let out = runner(&http, &j, Duration::from_secs(60))
+        .run(Checkpoint::default())
+        .await
+        .unwrap();
+    let Outcome::Succeeded(cp) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!((cp.batches_sent, cp.records_sent), (3, 5));
+    let sizes: Vec<usize> = f
+        .dest
+        .bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, b)| b.as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes, [2, 2, 1]);
+    assert_eq!(ids(&f), [1, 2, 3, 4, 5]);
+    let r = reports(&f).await;
+    assert_eq!(r.first().unwrap()["state"], "running");
+    assert_eq!(r.last().unwrap()["state"], "succeeded");
+    assert_eq!(r.last().unwrap()["progress"], 1.0);
+}
+
+#[tokio::test]
+async fn data_key_and_field_mapping_shape_the_body() {
+    let f = fakes(ndjson(2), true).await;
+    let j = job(
+        &f,
+        json!({"data_key": "items", "field_mapping": {"id": "external_id", "email": "Email"}}),
+    );
+    let http = reqwest::Client::new();
+    runner(&http, &j, Duration::from_secs(60))
+        .run(Checkpoint::default())
+        .await
+        .unwrap();
+    let bodies = f.dest.bodies.lock().unwrap();
+    assert_eq!(
+        bodies[0].1,
+        json!({"items": [{"external_id": 1, "Email": "u1@example.org"}, {"external_id": 2, "Email": "u2@example.org"}]})
+    );
+}
+
+#[tokio::test]
+async fn a_forbidden_download_fails_the_job_and_sends_nothing() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/file.ndjson"))
+        .respond_with(ResponseTemplate::new(403))
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/cb/wh-1"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let f = Fakes {
+        server,
+        file: FileServer {
+            data: Arc::default(),
+            ranges: true,
+            seen: Arc::default(),
+        },
+        dest: Destination::default(),
+    };
+    let j = job(&f, json!({}));
+    let http = reqwest::Client::new();
+    let out = runner(&http, &j, Duration::from_secs(60))
+        .run(Checkpoint::default())
+        .await
+        .unwrap();
+    let Outcome::Failed(reason, _) = out else {
+        panic!("{out:?}")
+    };
+    assert!(reason.contains("HTTP 403"), "{reason}");
+    let r = reports(&f).await;
+    assert_eq!(r.last().unwrap()["state"], "failed");
+    assert!(r.last().unwrap()["reason"]
+        .as_str()
+        .unwrap()
+        .contains("403"));
+    assert!(ids(&f).is_empty());
+}
+
+#[tokio::test]
+async fn a_failing_status_endpoint_stops_the_job_before_anything_is_sent() {
+    let server = MockServer::start().await;
+    let file = FileServer {
+        data: Arc::new(ndjson(3)),
+        ranges: true,
+        seen: Arc::default(),
+    };
+    Mock::given(method("GET"))
+        .and(path("/file.ndjson"))
+        .respond_with(file.clone())
+        .expect(0)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/cb/wh-1"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&server)
+        .await;
+    let f = Fakes {
+        server,
+        file,
+        dest: Destination::default(),
+    };
+    let j = job(&f, json!({}));
+    let http = reqwest::Client::new();
+    let err = runner(&http, &j, Duration::from_secs(60))
+        .run(Checkpoint::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RunError::Start(_)));
+    assert!(err.to_string().contains("HTTP 500"), "{err}");
+    assert!(!err.to_string().contains("amperity-token"));
+    f.server.verify().await;
+}
+
+#[tokio::test]
+async fn destination_400_text_lands_in_the_errors_and_429_is_retried() {
+    let server = MockServer::start().await;
+    let file = FileServer {
+        data: Arc::new(ndjson(4)),
+        ranges: true,
+        seen: Arc::default(),
+    };
+    Mock::given(method("GET"))
+        .and(path("/file.ndjson"))
+        .respond_with(file.clone())
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/cb/wh-1"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    // first batch: 429 once, then accepted; second batch: rejected with a reason
+    Mock::given(method("POST"))
+        .and(path("/records"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "0"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/records"))
+        .and(wiremock::matchers::body_partial_json(json!([{"id": 3}])))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_string("record 3: email domain not allowed"),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/records"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let f = Fakes {
+        server,
+        file,
+        dest: Destination::default(),
+    };
+    let j = job(&f, json!({}));
+    let http = reqwest::Client::new();
+    let Outcome::Succeeded(cp) = runner(&http, &j, Duration::from_secs(60))
+        .run(Checkpoint::default())
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        cp.batches_sent, 1,
+        "the rejected batch is not counted as sent"
+    );
+    assert_eq!(
+        cp.errors,
+        ["lines 3-4: destination answered HTTP 400: record 3: email domain not allowed"]
+    );
+    let posts = f
+        .server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .count();
+    assert_eq!(posts, 3, "429, retry, then the rejected batch");
+    let last = reports(&f).await.pop().unwrap();
+    assert_eq!(last["errors"], json!(cp.errors));
+}
+
+#[tokio::test]
+async fn malformed_lines_are_reported_with_their_numbers() {
+    let data = b"{\"id\":1}\nnot json\n\n{\"id\":2}\n{\"id\":\n".to_vec();
+    let f = fakes(data, true).await;
+    let j = job(&f, json!({}));
+    let http = reqwest::Client::new();
+    let Outcome::Succeeded(cp) = runner(&http, &j, Duration::from_secs(60))
+        .run(Checkpoint::default())
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(ids(&f), [1, 2]);
+    assert_eq!(cp.errors.len(), 2);
+    assert!(
+        cp.errors[0].starts_with("line 2: not JSON"),
+        "{:?}",
+        cp.errors
+    );
+    assert!(
+        cp.errors[1].starts_with("line 5: not JSON"),
+        "{:?}",
+        cp.errors
+    );
+}
+
+#[tokio::test]
+async fn an_empty_file_succeeds_without_posting() {
+    let f = fakes(Vec::new(), true).await;
+    let j = job(&f, json!({}));
+    let http = reqwest::Client::new();
+    let out = runner(&http, &j, Duration::from_secs(60))
+        .run(Checkpoint::default())
+        .await
+        .unwrap();
+    assert!(
+        matches!(out, Outcome::Succeeded(ref cp) if cp.batches_sent == 0),
+        "{out:?}"
+    );
+    assert_eq!(reports(&f).await.last().unwrap()["state"], "succeeded");
+}
+
+#[tokio::test]
+async fn the_rate_limit_spaces_requests() {
+    let f = fakes(ndjson(12), true).await;
+    let j = job(&f, json!({"batch_size": 1, "requests_per_minute": 600}));
+    let http = reqwest::Client::new();
+    runner(&http, &j, Duration::from_secs(60))
+        .run(Checkpoint::default())
+        .await
+        .unwrap();
+    let times: Vec<Instant> = f
+        .dest
+        .bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(times.len(), 12);
+    // 600 a minute is one every 100 ms: in any 500 ms window at most 1 + 5 requests
+    for (i, t) in times.iter().enumerate() {
+        let window = times[i..]
+            .iter()
+            .take_while(|u| **u < *t + Duration::from_millis(500))
+            .count();
+        assert!(window <= 6, "{window} requests within 500 ms");
+    }
+    let span = times[11] - times[0];
+    assert!(
+        span >= Duration::from_millis(1000),
+        "12 requests at 10/s took only {span:?}"
+    );
+}
+
+async fn continue_until_done(j: &Job) -> (Checkpoint, u32) {
+    let http = reqwest::Client::new();
+    let mut cp = Checkpoint::default();
+    let mut continuations = 0;
+    loop {
+        // a budget for about three batches at 20 a second
+        match runner(&http, j, Duration::from_millis(120))
+            .run(cp)
+            .await
+            .unwrap()
+        {
+            Outcome::Continue(next) => {
+                continuations += 1;
+                assert!(continuations < 100);
+                cp = next;
+            }
+            Outcome::Succeeded(done) => return (done, continuations),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn continuations_deliver_every_record_once_resuming_at_the_byte_offset() {
+    let f = fakes(ndjson(40), true).await;
+    let j = job(&f, json!({"batch_size": 3, "requests_per_minute": 1200}));
+    let (cp, continuations) = continue_until_done(&j).await;
+    assert!(
+        continuations >= 2,
+        "the tiny deadline should force continuations, got {continuations}"
+    );
+    assert_eq!(
+        ids(&f),
+        (1..=40).collect::<Vec<u64>>(),
+        "every record exactly once, in order"
+    );
+    assert_eq!(cp.records_sent, 40);
+    let starts: Vec<usize> = f
+        .file
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.trim_start_matches("bytes=")
+                .trim_end_matches('-')
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        starts.len(),
+        continuations as usize,
+        "every continuation asks for a Range"
+    );
+    let data = ndjson(40);
+    for w in starts.windows(2) {
+        assert!(w[0] < w[1], "resume offsets must move forward: {starts:?}");
+    }
+    for s in &starts {
+        assert_eq!(data[s - 1], b'\n', "resume at byte {s} is not a line start");
+    }
+}
+
+#[tokio::test]
+async fn continuations_work_when_the_server_ignores_range() {
+    let f = fakes(ndjson(25), false).await;
+    let j = job(&f, json!({"batch_size": 2, "requests_per_minute": 1200}));
+    let (_, continuations) = continue_until_done(&j).await;
+    assert!(continuations >= 1);
+    assert_eq!(ids(&f), (1..=25).collect::<Vec<u64>>());
+}
