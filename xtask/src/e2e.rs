@@ -14,11 +14,17 @@ use crate::{aws, block_on, build, deploy, deployed, project_root, synth, system,
 
 /// One invocation per service that proves its function works: (binary, event, text the
 /// response must contain).
-const LOCAL_INVOCATIONS: &[(&str, &str, &str)] =
-    &[("mips-cache-api", "accounts", "Leadership Academy")];
+const LOCAL_INVOCATIONS: &[(&str, &str, &str)] = &[
+    ("mips-cache-api", "accounts", "Leadership Academy"),
+    ("webhook-runner-intake", "job", "\"statusCode\":202"),
+];
 
 /// Each function's `smoke` event and what its answer must contain (also the release smoke test).
-const SMOKE: &[(&str, &str)] = &[("mips-cache-api", "\"statusCode\":400")];
+const SMOKE: &[(&str, &str)] = &[
+    ("mips-cache-api", "\"statusCode\":400"),
+    ("webhook-runner-intake", "\"statusCode\":400"),
+    ("webhook-runner-worker", "batchItemFailures"),
+];
 
 fn deploy_args() -> deploy::Args {
     deploy::Args {
@@ -63,7 +69,7 @@ pub fn local_stage() -> Result<()> {
                 continue;
             }
             let env = local::environment(&target).await?;
-            let payload = invoke::load_event(&target.stack.service, Some(event), None)?;
+            let payload = invoke::load_event(&target.stack.service, binary, Some(event), None)?;
             let exe = project_root().join("target/debug").join(binary);
             crate::test_cmd::cargo(&["build", "--quiet", "--bin", binary])?;
             let (_, outcome) =
@@ -119,7 +125,7 @@ pub fn arm64_boot() -> Result<()> {
             };
             let target = invoke::find(stage.clone(), binary)?;
             let env = local::environment(&target).await?;
-            let payload = invoke::load_event(&target.stack.service, Some("smoke"), None)?;
+            let payload = invoke::load_event(&target.stack.service, binary, Some("smoke"), None)?;
             let bootstrap = project_root()
                 .join("target/lambda")
                 .join(binary)

@@ -3,11 +3,14 @@
 //! limit, reports progress, and continues itself through the queue before the Lambda deadline.
 
 pub mod batch;
+pub mod handlers;
 pub mod job;
 pub mod limiter;
+pub mod message;
 pub mod report;
 pub mod retry;
 pub mod runner;
+pub mod seal;
 
 pub use job::{Invalid, Job};
 pub use runner::{Checkpoint, Outcome, RunError, Runner};

@@ -13,6 +13,9 @@ pub const SERVICE: &str = "webhook-runner";
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub functions: Functions,
+    /// Secrets Manager secret whose value keys the sealing of job secrets in the queue;
+    /// default `<stage>/webhook-runner/token-key`. Create it once per stage with a random value.
+    pub token_key_secret: Option<String>,
     /// Receives of one job message before it moves to the DLQ.
     pub max_receive_count: u32,
     pub features: Features,
@@ -36,6 +39,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             functions: Functions::default(),
+            token_key_secret: None,
             max_receive_count: 3,
             features: Features::default(),
         }
@@ -62,6 +66,14 @@ impl Settings {
     }
 }
 
+impl Settings {
+    pub fn token_key_secret(&self, stage: &Stage) -> String {
+        self.token_key_secret
+            .clone()
+            .unwrap_or_else(|| format!("{}/webhook-runner/token-key", stage.name))
+    }
+}
+
 pub fn stack(stage: &Stage) -> Stack {
     let s = &stage.services.webhook_runner;
     let stack = Stack::new(
@@ -80,6 +92,7 @@ pub fn stack(stage: &Stage) -> Stack {
         },
     );
     let allow_http = s.features.allow_http_urls.to_string();
+    let key = Secret::from_name(&s.token_key_secret(stage));
     let intake = Function::new(
         &stack,
         "intake",
@@ -89,6 +102,7 @@ pub fn stack(stage: &Stage) -> Stack {
             environment: env(vec![
                 ("JOBS_QUEUE_URL", jobs.url()),
                 ("ALLOW_HTTP_URLS", allow_http.clone().into()),
+                ("TOKEN_KEY_SECRET", key.name.clone().into()),
             ]),
         },
     );
@@ -103,9 +117,13 @@ pub fn stack(stage: &Stage) -> Stack {
             environment: env(vec![
                 ("JOBS_QUEUE_URL", jobs.url()),
                 ("ALLOW_HTTP_URLS", allow_http.into()),
+                ("TOKEN_KEY_SECRET", key.name.clone().into()),
+                ("MAX_RECEIVE_COUNT", s.max_receive_count.to_string().into()),
             ]),
         },
     );
+    key.grant_read(&intake);
+    key.grant_read(&worker);
     jobs.grant_send(&intake);
     jobs.grant_send(&worker);
     worker.add_sqs_source(&jobs, 1);

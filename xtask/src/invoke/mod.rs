@@ -44,8 +44,14 @@ pub fn find(stage: Stage, binary: &str) -> Result<Target> {
     bail!("no function `{binary}`; known: {}", known.join(", "))
 }
 
-/// `--event accounts` → `functions/<service>/events/accounts.json`; a path is read as is.
-pub fn load_event(service: &str, event: Option<&str>, data: Option<&str>) -> Result<Vec<u8>> {
+/// `--event accounts` → `functions/<service>/events/<function>/accounts.json` if the function
+/// has its own, else `functions/<service>/events/accounts.json`; a path is read as is.
+pub fn load_event(
+    service: &str,
+    binary: &str,
+    event: Option<&str>,
+    data: Option<&str>,
+) -> Result<Vec<u8>> {
     if let Some(d) = data {
         serde_json::from_str::<serde_json::Value>(d).context("--data is not JSON")?;
         return Ok(d.as_bytes().to_vec());
@@ -57,8 +63,17 @@ pub fn load_event(service: &str, event: Option<&str>, data: Option<&str>) -> Res
         .join("functions")
         .join(service)
         .join("events");
+    let own = dir
+        .join(
+            binary
+                .strip_prefix(&format!("{service}-"))
+                .unwrap_or(binary),
+        )
+        .join(format!("{e}.json"));
     let path = if PathBuf::from(e).exists() {
         PathBuf::from(e)
+    } else if own.exists() {
+        own
     } else {
         dir.join(format!("{e}.json"))
     };
@@ -89,6 +104,7 @@ pub async fn run(args: Args, stage: Stage) -> Result<()> {
     let target = find(stage, &args.function)?;
     let payload = load_event(
         &target.stack.service,
+        &target.function.binary,
         args.event.as_deref(),
         args.data.as_deref(),
     )?;

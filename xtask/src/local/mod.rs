@@ -47,18 +47,15 @@ pub fn mips_port(stage: &Stage) -> Option<u16> {
 /// Start whatever is not running, and seed the emulator; idempotent.
 pub async fn up(stage: &Stage) -> Result<()> {
     let s = settings(stage)?;
-    let moto = Moto::new(s.emulator_port);
-    let fresh = !moto.healthy();
-    moto.ensure_running()?;
+    Moto::new(s.emulator_port).ensure_running()?;
     Postgres::new(s.postgres_port).ensure_running()?;
     if let Some(port) = mips_port(stage) {
         ensure_fakes(port)?;
     }
-    if fresh {
-        seed::seed(stage)
-            .await
-            .context("seeding the emulator's parameters and secrets")?;
-    }
+    // every time: cheap, and a new service's secrets reach an emulator that was already running
+    seed::seed(stage)
+        .await
+        .context("seeding the emulator's parameters and secrets")?;
     Ok(())
 }
 

@@ -1,5 +1,5 @@
 //! Parameters and secrets the services read, seeded into the local emulator with local-only
-//! values (the emulator forgets them when it stops, so every `local up` seeds again).
+//! values (the emulator forgets them when it stops, so `up` seeds every time).
 
 use anyhow::Result;
 use aws_sdk_ssm::types::ParameterType;
@@ -43,34 +43,52 @@ pub async fn seed(stage: &Stage) -> Result<()> {
             .await
             .map_err(|e| aws::explain("ssm:PutParameter", &name, e))?;
     }
-    let db = s.canvas_data.database_secret(stage);
-    let value = json!({
+    let database = json!({
         "username": "canvas_app", "password": "local-only-password",
         "host": "127.0.0.1", "port": pg_port, "dbname": "canvas"
-    })
-    .to_string();
-    let exists = secrets
+    });
+    put_secret(
+        &secrets,
+        &s.canvas_data.database_secret(stage),
+        &database.to_string(),
+    )
+    .await?;
+    put_secret(
+        &secrets,
+        &s.webhook_runner.token_key_secret(stage),
+        "local-only-token-key",
+    )
+    .await?;
+    Ok(())
+}
+
+async fn put_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    name: &str,
+    value: &str,
+) -> Result<()> {
+    if client
         .describe_secret()
-        .secret_id(&db)
+        .secret_id(name)
         .send()
         .await
-        .is_ok();
-    if exists {
-        secrets
+        .is_ok()
+    {
+        client
             .put_secret_value()
-            .secret_id(&db)
+            .secret_id(name)
             .secret_string(value)
             .send()
             .await
-            .map_err(|e| aws::explain("secretsmanager:PutSecretValue", &db, e))?;
+            .map_err(|e| aws::explain("secretsmanager:PutSecretValue", name, e))?;
     } else {
-        secrets
+        client
             .create_secret()
-            .name(&db)
+            .name(name)
             .secret_string(value)
             .send()
             .await
-            .map_err(|e| aws::explain("secretsmanager:CreateSecret", &db, e))?;
+            .map_err(|e| aws::explain("secretsmanager:CreateSecret", name, e))?;
     }
     Ok(())
 }
