@@ -8,7 +8,14 @@ use crate::invoke::runtime_api::RuntimeApi;
 use crate::invoke::{self, local};
 use crate::{build, deploy, project_root, synth, test_cmd};
 
-pub const NAMES: &[&str] = &["synth", "noop-deploy", "rebuild", "zip-sizes", "cold-start"];
+pub const NAMES: &[&str] = &[
+    "synth",
+    "noop-deploy",
+    "rebuild",
+    "zip-sizes",
+    "cold-start",
+    "webhook-runner",
+];
 
 fn stats(name: &str, mut samples: Vec<Duration>) {
     samples.sort();
@@ -82,6 +89,18 @@ pub async fn run(only: Option<&str>) -> Result<()> {
         for (binary, asset) in build::read_manifest().functions {
             println!("{:<44} {:>10} bytes", format!("zip {binary}"), asset.size);
         }
+    }
+    if want("webhook-runner") {
+        // release build: the debug runner would measure the compiler's settings, not the code
+        test_cmd::cargo(&[
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "webhook-runner",
+            "--example",
+            "bench",
+        ])?;
     }
     if want("cold-start") {
         let stage = synth::load_stage("local")?;
