@@ -14,17 +14,11 @@ use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn endpoint() -> String {
-    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
+    support::emulator_endpoint()
 }
 
-async fn aws() -> aws_config::SdkConfig {
-    let creds = aws_sdk_s3::config::Credentials::new("test", "test", None, None, "test");
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(creds)
-        .load()
-        .await
+async fn aws() -> support::SdkConfig {
+    support::emulator_config().await
 }
 
 struct Env {

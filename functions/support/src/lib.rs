@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+pub use aws_config::SdkConfig;
 use serde::{Deserialize, Deserializer};
 
 /// JSON logs on stdout, level from `RUST_LOG` (set from the stage's log level), no ANSI colors:
@@ -24,6 +25,22 @@ pub fn init_tracing() {
 /// local emulator when set.
 pub async fn aws_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// The local stage's emulator, for tests: `AWS_ENDPOINT_URL` or moto's default port, fixed
+/// test credentials.
+pub async fn emulator_config() -> aws_config::SdkConfig {
+    let creds = aws_sdk_s3::config::Credentials::new("test", "test", None, None, "emulator");
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(emulator_endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .load()
+        .await
+}
+
+pub fn emulator_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
 }
 
 /// An S3 client; path-style addressing when an endpoint override is set (the emulator cannot

@@ -12,17 +12,11 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 fn endpoint() -> String {
-    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
+    support::emulator_endpoint()
 }
 
 async fn env() -> Env {
-    let creds = aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "test");
-    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(creds)
-        .load()
-        .await;
+    let aws = support::emulator_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let name = format!(
         "jobs-{}",
