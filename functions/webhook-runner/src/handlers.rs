@@ -189,7 +189,7 @@ async fn process(env: &Env, body: &str, deadline: Instant, receives: u32) -> Res
         report_every: Duration::from_secs(5),
         max_attempts: 6,
     };
-    match runner.run(cp).await {
+    let result = match runner.run(cp).await {
         Ok(Outcome::Succeeded(cp)) => {
             tracing::info!(
                 webhook_id = job.webhook_id,
@@ -220,21 +220,22 @@ async fn process(env: &Env, body: &str, deadline: Instant, receives: u32) -> Res
             );
             Ok(())
         }
-        Err(RunError::Start(e)) => {
-            if receives >= env.max_receive_count {
-                // last try before the DLQ: tell Amperity why, if it listens
-                let reason = format!("the job could not start after {receives} attempts: {e}");
-                let _ = report::send(
-                    &env.http,
-                    &job,
-                    report::State::Failed,
-                    0.0,
-                    &[],
-                    Some(&reason),
-                )
-                .await;
-            }
-            Err(e.to_string())
+        Err(RunError::Start(e)) => Err(e.to_string()),
+    };
+    if let Err(e) = &result {
+        if receives >= env.max_receive_count {
+            // the last receive before the DLQ: tell Amperity why, if it listens
+            let reason = format!("the job failed {receives} times and was set aside: {e}");
+            let _ = report::send(
+                &env.http,
+                &job,
+                report::State::Failed,
+                0.0,
+                &[],
+                Some(&reason),
+            )
+            .await;
         }
     }
+    result
 }

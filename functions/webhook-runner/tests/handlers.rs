@@ -184,3 +184,64 @@ async fn undecodable_messages_are_returned_for_retry() {
         json!({"batchItemFailures": [{"itemIdentifier": "m1"}]})
     );
 }
+
+#[tokio::test]
+async fn the_last_receive_before_the_dlq_tells_amperity_failed() {
+    let env = env().await;
+    let server = MockServer::start().await;
+    // the callback refuses `running`, so every run fails before sending anything
+    Mock::given(method("PUT"))
+        .and(path("/cb/wh-dlq"))
+        .and(wiremock::matchers::body_partial_json(
+            json!({"state": "running"}),
+        ))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/cb/wh-dlq"))
+        .and(wiremock::matchers::body_partial_json(
+            json!({"state": "failed"}),
+        ))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let job = json!({
+        "settings": {"destination_url": format!("{}/records", server.uri())},
+        "label_name": "l", "data_url": format!("{}/file.ndjson", server.uri()), "access_token": "t",
+        "webhook_id": "wh-dlq", "callback_url": format!("{}/cb/", server.uri())
+    });
+    assert_eq!(
+        handlers::intake(&env, &http_event(&job)).await["statusCode"],
+        202
+    );
+    let mut records = receive(&env).await;
+    for (receive_count, expect_failed_report) in [(1, false), (3, true)] {
+        records[0]["attributes"]["ApproximateReceiveCount"] = json!(receive_count.to_string());
+        let out = handlers::worker(
+            &env,
+            &json!({"Records": records.clone()}),
+            Instant::now() + Duration::from_secs(30),
+        )
+        .await;
+        assert_eq!(
+            out["batchItemFailures"].as_array().unwrap().len(),
+            1,
+            "the message goes back to SQS"
+        );
+        let failed_reports = server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| String::from_utf8_lossy(&r.body).contains("\"failed\""))
+            .count();
+        assert_eq!(
+            failed_reports == 1,
+            expect_failed_report,
+            "receive {receive_count}"
+        );
+    }
+    server.verify().await;
+}
