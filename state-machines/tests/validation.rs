@@ -22,6 +22,20 @@ fn errors(g: Graph) -> Vec<String> {
     }
 }
 
+/// A terminal inline Map over `inner`.
+fn map_over(inner: Graph) -> State {
+    State::Map(Map {
+        item_processor: ItemProcessor(inner),
+        items_path: None,
+        item_selector: None,
+        max_concurrency: 1,
+        io: Io::default(),
+        transition: Transition::End,
+        retry: vec![],
+        catch: vec![],
+    })
+}
+
 fn succeed() -> State {
     State::Succeed {}
 }
@@ -60,19 +74,7 @@ fn a_machine_without_a_terminal_state_is_refused() {
 #[test]
 fn duplicate_names_are_refused_even_across_scopes() {
     let inner = graph(vec![("A", succeed())]);
-    let errs = errors(graph(vec![(
-        "A",
-        State::Map(Map {
-            item_processor: ItemProcessor(inner),
-            items_path: None,
-            item_selector: None,
-            max_concurrency: 1,
-            io: Io::default(),
-            transition: Transition::End,
-            retry: vec![],
-            catch: vec![],
-        }),
-    )]));
+    let errs = errors(graph(vec![("A", map_over(inner))]));
     assert!(
         errs.iter()
             .any(|e| e.contains("state `A`: the name is used twice")),
@@ -83,19 +85,7 @@ fn duplicate_names_are_refused_even_across_scopes() {
 #[test]
 fn map_targets_cannot_leave_their_scope() {
     let inner = graph(vec![("Inner", pass(json!({}), next("Outer")))]);
-    let errs = errors(graph(vec![(
-        "Outer",
-        State::Map(Map {
-            item_processor: ItemProcessor(inner),
-            items_path: None,
-            item_selector: None,
-            max_concurrency: 1,
-            io: Io::default(),
-            transition: Transition::End,
-            retry: vec![],
-            catch: vec![],
-        }),
-    )]));
+    let errs = errors(graph(vec![("Outer", map_over(inner))]));
     assert!(
         errs.iter()
             .any(|e| e.contains("state `Inner`: goes to `Outer`")),

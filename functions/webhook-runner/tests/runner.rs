@@ -75,27 +75,38 @@ fn ndjson(n: usize) -> Vec<u8> {
         .into_bytes()
 }
 
-async fn fakes(data: Vec<u8>, ranges: bool) -> Fakes {
-    let server = MockServer::start().await;
+/// Mount the file (Range-aware when `ranges`) and a callback answering `callback`.
+async fn mount_file_and_callback(
+    server: &MockServer,
+    data: Vec<u8>,
+    ranges: bool,
+    callback: u16,
+) -> FileServer {
     let file = FileServer {
         data: Arc::new(data),
         ranges,
         seen: Arc::default(),
     };
-    let dest = Destination::default();
     Mock::given(method("GET"))
         .and(path("/file.ndjson"))
         .respond_with(file.clone())
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/records"))
-        .respond_with(dest.clone())
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("PUT"))
         .and(path("/cb/wh-1"))
-        .respond_with(ResponseTemplate::new(200))
+        .respond_with(ResponseTemplate::new(callback))
+        .mount(server)
+        .await;
+    file
+}
+
+async fn fakes(data: Vec<u8>, ranges: bool) -> Fakes {
+    let server = MockServer::start().await;
+    let file = mount_file_and_callback(&server, data, ranges, 200).await;
+    let dest = Destination::default();
+    Mock::given(method("POST"))
+        .and(path("/records"))
+        .respond_with(dest.clone())
         .mount(&server)
         .await;
     Fakes { server, file, dest }
@@ -252,22 +263,7 @@ async fn a_forbidden_download_fails_the_job_and_sends_nothing() {
 #[tokio::test]
 async fn a_failing_status_endpoint_stops_the_job_before_anything_is_sent() {
     let server = MockServer::start().await;
-    let file = FileServer {
-        data: Arc::new(ndjson(3)),
-        ranges: true,
-        seen: Arc::default(),
-    };
-    Mock::given(method("GET"))
-        .and(path("/file.ndjson"))
-        .respond_with(file.clone())
-        .expect(0)
-        .mount(&server)
-        .await;
-    Mock::given(method("PUT"))
-        .and(path("/cb/wh-1"))
-        .respond_with(ResponseTemplate::new(500))
-        .mount(&server)
-        .await;
+    let file = mount_file_and_callback(&server, ndjson(3), true, 500).await;
     let f = Fakes {
         server,
         file,
@@ -282,27 +278,17 @@ async fn a_failing_status_endpoint_stops_the_job_before_anything_is_sent() {
     assert!(matches!(err, RunError::Start(_)));
     assert!(err.to_string().contains("HTTP 500"), "{err}");
     assert!(!err.to_string().contains("amperity-token"));
-    f.server.verify().await;
+    let requests = f.server.received_requests().await.unwrap();
+    assert!(
+        requests.iter().all(|r| r.method.as_str() != "GET"),
+        "the file must not be downloaded"
+    );
 }
 
 #[tokio::test]
 async fn destination_400_text_lands_in_the_errors_and_429_is_retried() {
     let server = MockServer::start().await;
-    let file = FileServer {
-        data: Arc::new(ndjson(4)),
-        ranges: true,
-        seen: Arc::default(),
-    };
-    Mock::given(method("GET"))
-        .and(path("/file.ndjson"))
-        .respond_with(file.clone())
-        .mount(&server)
-        .await;
-    Mock::given(method("PUT"))
-        .and(path("/cb/wh-1"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
+    let file = mount_file_and_callback(&server, ndjson(4), true, 200).await;
     // first batch: 429 once, then accepted; second batch: rejected with a reason
     Mock::given(method("POST"))
         .and(path("/records"))
