@@ -1,7 +1,10 @@
 //! Shared by every function: JSON logs, AWS configuration that honours `AWS_ENDPOINT_URL` (the
 //! local stage's emulator), and [`Secret`], which never prints its value.
 
+pub mod retry;
+
 use std::fmt;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use aws_config::SdkConfig;
 use serde::{Deserialize, Deserializer};
@@ -84,6 +87,16 @@ impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         String::deserialize(d).map(Secret)
     }
+}
+
+/// The Lambda deadline (milliseconds since the epoch, as the Runtime API gives it) as an
+/// [`Instant`], so work can be timed against it with a monotonic clock.
+pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }
 
 #[cfg(test)]

@@ -8,7 +8,6 @@ pub mod job;
 pub mod limiter;
 pub mod message;
 pub mod report;
-pub mod retry;
 pub mod runner;
 pub mod seal;
 

@@ -11,7 +11,7 @@ use crate::batch;
 use crate::job::Job;
 use crate::limiter::TokenBucket;
 use crate::report::{self, CallbackError, State};
-use crate::retry;
+use support::retry;
 
 /// Where a job stands; travels in the continuation message.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

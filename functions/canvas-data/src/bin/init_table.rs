@@ -1,0 +1,16 @@
+//! Lambda entry point of `canvas-data-init-table`: loads until the deadline nears.
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    support::init_tracing();
+    let env = canvas_data::handlers::Env::from_environment().await?;
+    let env = &env;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let deadline = support::deadline_from_epoch_ms(event.context.deadline);
+        Ok::<Value, Error>(canvas_data::handlers::init(env, &event.payload, deadline).await?)
+    }))
+    .await
+}
