@@ -15,6 +15,7 @@ pub const NAMES: &[&str] = &[
     "zip-sizes",
     "cold-start",
     "webhook-runner",
+    "canvas-init",
 ];
 
 fn stats(name: &str, mut samples: Vec<Duration>) {
@@ -98,6 +99,30 @@ pub async fn run(only: Option<&str>) -> Result<()> {
             "--release",
             "-p",
             "webhook-runner",
+            "--example",
+            "bench",
+        ])?;
+    }
+    if want("canvas-init") {
+        let stage = synth::load_stage("local")?;
+        crate::local::up(&stage).await?;
+        let port = stage
+            .local
+            .as_ref()
+            .map(|l| l.postgres_port)
+            .unwrap_or(54329);
+        let psql = crate::local::postgres_bin()?.join("psql");
+        std::env::set_var("BENCH_PG_PORT", port.to_string());
+        std::env::set_var("BENCH_PSQL", &psql);
+        std::env::set_var("BENCH_DIR", project_root().join("target/bench"));
+        test_cmd::cargo(&[
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "canvas-data",
+            "--features",
+            "fake",
             "--example",
             "bench",
         ])?;

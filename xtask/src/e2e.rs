@@ -17,6 +17,18 @@ use crate::{aws, block_on, build, deploy, deployed, project_root, synth, system,
 const LOCAL_INVOCATIONS: &[(&str, &str, &str)] = &[
     ("mips-cache-api", "accounts", "Leadership Academy"),
     ("webhook-runner-intake", "job", "\"statusCode\":202"),
+    ("canvas-data-list-tables", "all", "\"accounts\""),
+    // a full snapshot of the fake's accounts, then an incremental sync on top of it
+    (
+        "canvas-data-init-table",
+        "accounts",
+        "\"state\":\"complete\"",
+    ),
+    (
+        "canvas-data-sync-table",
+        "accounts",
+        "\"state\":\"complete\"",
+    ),
 ];
 
 /// Each function's `smoke` event and what its answer must contain (also the release smoke test).
@@ -24,6 +36,9 @@ const SMOKE: &[(&str, &str)] = &[
     ("mips-cache-api", "\"statusCode\":400"),
     ("webhook-runner-intake", "\"statusCode\":400"),
     ("webhook-runner-worker", "batchItemFailures"),
+    ("canvas-data-list-tables", "\"state\":\"ok\""),
+    ("canvas-data-sync-table", "\"state\":\"ok\""),
+    ("canvas-data-init-table", "\"state\":\"ok\""),
 ];
 
 fn deploy_args() -> deploy::Args {

@@ -4,6 +4,7 @@ mod aws;
 mod bench;
 mod build;
 mod codegen;
+mod db_prepare;
 mod deploy;
 mod deployed;
 mod destroy;
@@ -116,6 +117,18 @@ enum Cmd {
         #[arg(long)]
         follow: bool,
     },
+    /// Set up canvas-data's database: application role (password from its secret), schema,
+    /// grants. Idempotent; on AWS it creates the application secret on first use.
+    DbPrepare {
+        #[arg(long)]
+        stage: String,
+        /// Connect through this host instead (a tunnel to a private cluster).
+        #[arg(long)]
+        host: Option<String>,
+        /// Connect through this port instead.
+        #[arg(long)]
+        port: Option<u16>,
+    },
     /// Print performance numbers: synth, no-op deploy, rebuild, zip sizes, cold start.
     Bench {
         /// Only this benchmark.
@@ -197,7 +210,9 @@ enum LocalAction {
     #[command(hide = true)]
     Fakes {
         #[arg(long)]
-        mips_port: u16,
+        mips_port: Option<u16>,
+        #[arg(long)]
+        dap_port: Option<u16>,
     },
 }
 
@@ -298,6 +313,14 @@ async fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
+        Cmd::DbPrepare {
+            stage: s,
+            host,
+            port,
+        } => {
+            db_prepare::run(&stage(&s)?, db_prepare::Reach { host, port }).await?;
+            Ok(0)
+        }
         Cmd::Bench { name } => {
             bench::run(name.as_deref()).await?;
             Ok(0)
@@ -317,7 +340,10 @@ async fn run(cli: Cli) -> Result<i32> {
                 LocalAction::Up => local::up(&stage).await?,
                 LocalAction::Down => local::down(&stage)?,
                 LocalAction::Status => local::status(&stage)?,
-                LocalAction::Fakes { mips_port } => local::fakes::serve_mips(mips_port).await?,
+                LocalAction::Fakes {
+                    mips_port,
+                    dap_port,
+                } => local::fakes::serve(mips_port, dap_port).await?,
             }
             Ok(0)
         }

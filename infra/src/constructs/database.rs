@@ -78,6 +78,11 @@ impl AuroraServerless {
             get_att(&id, "Endpoint.Address").into(),
             "Writer endpoint",
         );
+        stack.add_output(
+            &format!("{id}MasterSecretArn"),
+            get_att(&id, "MasterUserSecret.SecretArn").into(),
+            "RDS-managed master login (for cargo xtask db-prepare)",
+        );
         AuroraServerless { id }
     }
 

@@ -77,8 +77,29 @@ async fn logout() -> StatusCode {
     StatusCode::OK
 }
 
+/// Serve the fakes on their ports until killed.
+pub async fn serve(mips: Option<u16>, dap: Option<u16>) -> Result<()> {
+    let mips = async {
+        match mips {
+            Some(port) => serve_mips(port).await,
+            None => std::future::pending().await,
+        }
+    };
+    let dap = async {
+        match dap {
+            Some(port) => canvas_data::fake::sample()
+                .serve(port)
+                .await
+                .with_context(|| format!("serving the fake DAP API on 127.0.0.1:{port}")),
+            None => std::future::pending().await,
+        }
+    };
+    tokio::try_join!(mips, dap)?;
+    Ok(())
+}
+
 /// Serve the MIPS fake on `port` until killed.
-pub async fn serve_mips(port: u16) -> Result<()> {
+async fn serve_mips(port: u16) -> Result<()> {
     let data = Data {
         dir: project_root().join("functions/mips-cache/fake"),
     };

@@ -17,6 +17,12 @@ use crate::{project_root, ui};
 
 pub use moto::Moto;
 pub use postgres::Postgres;
+pub use seed::local_admin;
+
+/// Where the system's PostgreSQL programs are (psql for the benchmark).
+pub fn postgres_bin() -> Result<PathBuf> {
+    postgres::bin_dir()
+}
 
 /// Where the local stage keeps its pid files, logs and database cluster.
 pub fn state_dir() -> PathBuf {
@@ -32,16 +38,24 @@ fn settings(stage: &Stage) -> Result<&infra::stage::LocalSettings> {
     })
 }
 
-/// The port of the fake MIPS: the one in the local stage's `mips_api_url`.
-pub fn mips_port(stage: &Stage) -> Option<u16> {
-    stage
-        .services
-        .mips_cache
-        .mips_api_url
-        .strip_prefix("http://127.0.0.1:")?
+/// The port of a fake served on this host: the one in a local stage's URL.
+fn local_port(url: &str) -> Option<u16> {
+    url.strip_prefix("http://127.0.0.1:")?
         .trim_end_matches('/')
         .parse()
         .ok()
+}
+
+/// The fakes the local stage's URLs point at: (name, port).
+fn fakes(stage: &Stage) -> Vec<(&'static str, u16)> {
+    let s = &stage.services;
+    [
+        ("fake MIPS", local_port(&s.mips_cache.mips_api_url)),
+        ("fake DAP", local_port(&s.canvas_data.dap_api_url)),
+    ]
+    .into_iter()
+    .filter_map(|(name, port)| Some((name, port?)))
+    .collect()
 }
 
 /// Start whatever is not running, and seed the emulator; idempotent.
@@ -49,13 +63,14 @@ pub async fn up(stage: &Stage) -> Result<()> {
     let s = settings(stage)?;
     Moto::new(s.emulator_port).ensure_running()?;
     Postgres::new(s.postgres_port).ensure_running()?;
-    if let Some(port) = mips_port(stage) {
-        ensure_fakes(port)?;
-    }
+    ensure_fakes(stage)?;
     // every time: cheap, and a new service's secrets reach an emulator that was already running
     seed::seed(stage)
         .await
         .context("seeding the emulator's parameters and secrets")?;
+    seed::prepare_database(stage)
+        .await
+        .context("preparing the canvas-data database")?;
     Ok(())
 }
 
@@ -85,12 +100,8 @@ pub fn status(stage: &Stage) -> Result<()> {
     };
     line("emulator", moto.healthy(), moto.endpoint());
     line("postgres", pg.running(), pg.url());
-    if let Some(port) = mips_port(stage) {
-        line(
-            "fake MIPS",
-            listening(port),
-            format!("http://127.0.0.1:{port}"),
-        );
+    for (name, port) in fakes(stage) {
+        line(name, listening(port), format!("http://127.0.0.1:{port}"));
     }
     Ok(())
 }
@@ -100,14 +111,29 @@ fn listening(port: u16) -> bool {
         .is_ok()
 }
 
-fn ensure_fakes(mips: u16) -> Result<()> {
-    if listening(mips) {
+fn ensure_fakes(stage: &Stage) -> Result<()> {
+    let fakes = fakes(stage);
+    if fakes.iter().all(|(_, port)| listening(*port)) {
         return Ok(());
+    }
+    // a half-running set (an older fakes process) is replaced as a whole
+    if let Ok(pid) = std::fs::read_to_string(state_dir().join("fakes.pid")) {
+        let _ = Command::new("kill").arg(pid.trim()).status();
+        std::thread::sleep(Duration::from_millis(200));
     }
     std::fs::create_dir_all(state_dir())?;
     let log = std::fs::File::create(state_dir().join("fakes.log"))?;
+    let mut args = vec!["local".to_string(), "fakes".to_string()];
+    for (name, port) in &fakes {
+        let flag = if *name == "fake MIPS" {
+            "--mips-port"
+        } else {
+            "--dap-port"
+        };
+        args.extend([flag.to_string(), port.to_string()]);
+    }
     let child = Command::new(std::env::current_exe()?)
-        .args(["local", "fakes", "--mips-port", &mips.to_string()])
+        .args(&args)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -116,11 +142,13 @@ fn ensure_fakes(mips: u16) -> Result<()> {
     std::fs::write(state_dir().join("fakes.pid"), child.id().to_string())?;
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(10) {
-        if listening(mips) {
-            ui::ok(format!("fake MIPS on http://127.0.0.1:{mips}"));
+        if fakes.iter().all(|(_, port)| listening(*port)) {
+            for (name, port) in &fakes {
+                ui::ok(format!("{name} on http://127.0.0.1:{port}"));
+            }
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    bail!("the fake MIPS did not start; see target/local/fakes.log")
+    bail!("the third-party fakes did not start; see target/local/fakes.log")
 }

@@ -155,7 +155,7 @@ fn as_owner(program: &Path) -> Command {
 }
 
 /// The newest installed server's bin directory.
-fn bin_dir() -> Result<PathBuf> {
+pub fn bin_dir() -> Result<PathBuf> {
     let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()

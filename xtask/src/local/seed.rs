@@ -6,17 +6,53 @@ use aws_sdk_ssm::types::ParameterType;
 use infra::stage::Stage;
 use serde_json::json;
 
-use crate::aws;
+use canvas_data::db::DbConfig;
+
+use crate::{aws, ui};
+
+fn pg_port(stage: &Stage) -> u16 {
+    stage
+        .local
+        .as_ref()
+        .map(|l| l.postgres_port)
+        .unwrap_or(54329)
+}
+
+/// The canvas-data application login of the local stage (its secret's value).
+fn local_database(pg_port: u16) -> serde_json::Value {
+    json!({
+        "username": "canvas_app", "password": "local-only-password",
+        "host": "127.0.0.1", "port": pg_port, "dbname": "canvas"
+    })
+}
+
+/// The local cluster's superuser (trust authentication on 127.0.0.1).
+pub fn local_admin(stage: &Stage) -> Result<DbConfig> {
+    Ok(DbConfig::from_secret_json(
+        &json!({
+            "username": super::postgres::SUPERUSER, "password": "",
+            "host": "127.0.0.1", "port": pg_port(stage), "dbname": "postgres"
+        })
+        .to_string(),
+    )?)
+}
+
+/// canvas-data's role, database and schema in the local PostgreSQL; idempotent.
+pub async fn prepare_database(stage: &Stage) -> Result<()> {
+    let app = DbConfig::from_secret_json(&local_database(pg_port(stage)).to_string())?;
+    let schema = &stage.services.canvas_data.schema;
+    canvas_data::prepare::prepare(&local_admin(stage)?, &app, schema).await?;
+    ui::ok(format!(
+        "canvas-data database ready: {app:?}, schema {schema}"
+    ));
+    Ok(())
+}
 
 pub async fn seed(stage: &Stage) -> Result<()> {
     let conf = aws::config(stage).await;
     let ssm = aws_sdk_ssm::Client::new(&conf);
     let secrets = aws_sdk_secretsmanager::Client::new(&conf);
-    let pg_port = stage
-        .local
-        .as_ref()
-        .map(|l| l.postgres_port)
-        .unwrap_or(54329);
+    let pg_port = pg_port(stage);
     let s = &stage.services;
     let params = [
         (
@@ -43,14 +79,10 @@ pub async fn seed(stage: &Stage) -> Result<()> {
             .await
             .map_err(|e| aws::explain("ssm:PutParameter", &name, e))?;
     }
-    let database = json!({
-        "username": "canvas_app", "password": "local-only-password",
-        "host": "127.0.0.1", "port": pg_port, "dbname": "canvas"
-    });
     put_secret(
         &secrets,
         &s.canvas_data.database_secret(stage),
-        &database.to_string(),
+        &local_database(pg_port).to_string(),
     )
     .await?;
     put_secret(

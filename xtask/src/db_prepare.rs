@@ -1,0 +1,128 @@
+//! `cargo xtask db-prepare --stage S`: the canvas-data database of a stage, set up idempotently
+//! (application role with the password from its secret, database, schema, grants).
+//!
+//! Locally the administrator is the local cluster's superuser. On AWS it is the cluster's
+//! RDS-managed master login (the stack's `ReplicaClusterMasterSecretArn` output), and the
+//! application secret is created on first use with a generated password.
+
+use anyhow::{bail, Context, Result};
+use aws_sdk_secretsmanager::Client as Secrets;
+use canvas_data::db::DbConfig;
+use infra::services::canvas_data::SERVICE;
+use infra::stage::Stage;
+use serde_json::{json, Value};
+
+use crate::{aws, deployed, local, ui};
+
+/// Where to reach the database from here when it is private (an SSH tunnel or VPN endpoint);
+/// the secret keeps the real host for the functions.
+pub struct Reach {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+}
+
+pub async fn run(stage: &Stage, reach: Reach) -> Result<()> {
+    let settings = &stage.services.canvas_data;
+    let (admin, app) = if stage.is_local() {
+        local::up(stage).await?;
+        let secrets = Secrets::new(&aws::config(stage).await);
+        let app = read_secret(&secrets, &settings.database_secret(stage)).await?;
+        (local::local_admin(stage)?, app)
+    } else {
+        aws_logins(stage).await?
+    };
+    let via = |c: DbConfig| DbConfig {
+        host: reach.host.clone().unwrap_or(c.host.clone()),
+        port: reach.port.unwrap_or(c.port),
+        ..c
+    };
+    ui::step(format!(
+        "preparing {:?} (schema {}) as {}",
+        app, settings.schema, admin.user
+    ));
+    let done = canvas_data::prepare::prepare(&via(admin), &via(app), &settings.schema)
+        .await
+        .context("preparing the database (run where the database is reachable; --host/--port point at a tunnel)")?;
+    for line in done {
+        ui::ok(line);
+    }
+    Ok(())
+}
+
+async fn read_secret(secrets: &Secrets, name: &str) -> Result<DbConfig> {
+    let out = secrets
+        .get_secret_value()
+        .secret_id(name)
+        .send()
+        .await
+        .map_err(|e| aws::explain("secretsmanager:GetSecretValue", name, e))?;
+    DbConfig::from_secret_json(out.secret_string().unwrap_or_default())
+        .with_context(|| format!("secret {name}"))
+}
+
+async fn aws_logins(stage: &Stage) -> Result<(DbConfig, DbConfig)> {
+    let conf = aws::config(stage).await;
+    let secrets = Secrets::new(&conf);
+    let stack = format!("{SERVICE}-{}", stage.name);
+    let clients = aws::Clients::new(stage).await;
+    let Some(d) = deployed::describe(&clients.cfn, &stack).await? else {
+        bail!("{stack} is not deployed: run `cargo xtask deploy --stage {} --service {SERVICE}` first", stage.name);
+    };
+    let output = |key: &str| {
+        d.outputs
+            .get(key)
+            .cloned()
+            .with_context(|| format!("{stack} has no output {key}; redeploy it"))
+    };
+    let host = output("ReplicaClusterEndpoint")?;
+    let master_arn = output("ReplicaClusterMasterSecretArn")?;
+    let master: Value = serde_json::from_str(
+        secrets
+            .get_secret_value()
+            .secret_id(&master_arn)
+            .send()
+            .await
+            .map_err(|e| aws::explain("secretsmanager:GetSecretValue", &master_arn, e))?
+            .secret_string()
+            .unwrap_or_default(),
+    )
+    .context("the master secret is not JSON")?;
+    // RDS's managed secret holds only username and password
+    let mut admin = master.clone();
+    admin["host"] = json!(host);
+    admin["port"] = json!(5432);
+    admin["dbname"] = json!("postgres");
+    let admin = DbConfig::from_secret_json(&admin.to_string()).context("the master secret")?;
+
+    let name = stage.services.canvas_data.database_secret(stage);
+    let app = match secrets.describe_secret().secret_id(&name).send().await {
+        Ok(_) => read_secret(&secrets, &name).await?,
+        Err(_) => {
+            let password = secrets
+                .get_random_password()
+                .password_length(40)
+                .exclude_punctuation(true)
+                .send()
+                .await
+                .map_err(|e| aws::explain("secretsmanager:GetRandomPassword", &name, e))?
+                .random_password
+                .unwrap_or_default();
+            let value = json!({
+                "username": "canvas_app", "password": password,
+                "host": host, "port": 5432, "dbname": "canvas"
+            })
+            .to_string();
+            secrets
+                .create_secret()
+                .name(&name)
+                .description("canvas-data application login (cargo xtask db-prepare)")
+                .secret_string(&value)
+                .send()
+                .await
+                .map_err(|e| aws::explain("secretsmanager:CreateSecret", &name, e))?;
+            ui::ok(format!("secret {name}: created with a generated password"));
+            DbConfig::from_secret_json(&value)?
+        }
+    };
+    Ok((admin, app))
+}
