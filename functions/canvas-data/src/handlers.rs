@@ -63,23 +63,13 @@ impl Env {
         let client_id = param(var("DAP_CLIENT_ID_PARAMETER")?).await?;
         let client_secret = param(var("DAP_CLIENT_SECRET_PARAMETER")?).await?;
         let secret_name = var("DATABASE_SECRET")?;
-        let secret = aws_sdk_secretsmanager::Client::new(&aws)
-            .get_secret_value()
-            .secret_id(&secret_name)
-            .send()
+        let secret = support::secret_string(&aws, &secret_name)
             .await
-            .map_err(|e| {
-                use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
-                EnvError::Secret {
-                    name: secret_name.clone(),
-                    message: format!(
-                        "{}: {}",
-                        e.code().unwrap_or("error"),
-                        e.message().unwrap_or("no message")
-                    ),
-                }
+            .map_err(|message| EnvError::Secret {
+                name: secret_name.clone(),
+                message,
             })?;
-        let db = DbConfig::from_secret_json(secret.secret_string().unwrap_or_default())?;
+        let db = DbConfig::from_secret_json(secret.expose())?;
         Ok(Env {
             dap: DapClient::new(
                 &var("DAP_API_URL")?,

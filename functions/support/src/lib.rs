@@ -89,6 +89,25 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// A Secrets Manager secret's string; the error names the secret and the service's code and
+/// message, never the value.
+pub async fn secret_string(config: &SdkConfig, name: &str) -> Result<Secret, String> {
+    use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+    let out = aws_sdk_secretsmanager::Client::new(config)
+        .get_secret_value()
+        .secret_id(name)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "{}: {}",
+                e.code().unwrap_or("error"),
+                e.message().unwrap_or("no message")
+            )
+        })?;
+    Ok(Secret::new(out.secret_string().unwrap_or_default()))
+}
+
 /// The Lambda deadline (milliseconds since the epoch, as the Runtime API gives it) as an
 /// [`Instant`], so work can be timed against it with a monotonic clock.
 pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {

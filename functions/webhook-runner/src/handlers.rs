@@ -35,23 +35,12 @@ impl Env {
         let var = |k: &'static str| std::env::var(k).map_err(|_| EnvError::Missing(k));
         let aws = support::aws_config().await;
         let name = var("TOKEN_KEY_SECRET")?;
-        let secret = aws_sdk_secretsmanager::Client::new(&aws)
-            .get_secret_value()
-            .secret_id(&name)
-            .send()
+        let key = support::secret_string(&aws, &name)
             .await
-            .map_err(|e| {
-                use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
-                EnvError::Key {
-                    name: name.clone(),
-                    message: format!(
-                        "{}: {}",
-                        e.code().unwrap_or("error"),
-                        e.message().unwrap_or("no message")
-                    ),
-                }
+            .map_err(|message| EnvError::Key {
+                name: name.clone(),
+                message,
             })?;
-        let key = Secret::new(secret.secret_string().unwrap_or_default());
         Ok(Env {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
