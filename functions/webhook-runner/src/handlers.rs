@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::{json, Value};
-use support::Secret;
 
 use crate::message::Message;
 use crate::runner::{Checkpoint, Outcome, RunError, Runner};
