@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::{json, Value};
-use support::Secret;
 
 use crate::dap::{Credentials, DapClient, Timing};
 use crate::db::{self, meta, Db, DbConfig, DbError};
@@ -40,24 +39,9 @@ impl Env {
         let param = |name: String| {
             let ssm = ssm.clone();
             async move {
-                use aws_sdk_ssm::error::ProvideErrorMetadata;
-                let out = ssm
-                    .get_parameter()
-                    .name(&name)
-                    .with_decryption(true)
-                    .send()
+                support::parameter(&ssm, &name)
                     .await
-                    .map_err(|e| EnvError::Parameter {
-                        message: format!(
-                            "{}: {}",
-                            e.code().unwrap_or("error"),
-                            e.message().unwrap_or("no message")
-                        ),
-                        name: name.clone(),
-                    })?;
-                Ok::<_, EnvError>(Secret::new(
-                    out.parameter.and_then(|p| p.value).unwrap_or_default(),
-                ))
+                    .map_err(|message| EnvError::Parameter { name, message })
             }
         };
         let client_id = param(var("DAP_CLIENT_ID_PARAMETER")?).await?;

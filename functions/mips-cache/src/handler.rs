@@ -87,26 +87,14 @@ impl App {
         let parameter = &self.config.credentials_parameter;
         self.credentials
             .get_or_try_init(|| async {
-                let out = self
-                    .ssm
-                    .get_parameter()
-                    .name(parameter)
-                    .with_decryption(true)
-                    .send()
+                let value = support::parameter(&self.ssm, parameter)
                     .await
-                    .map_err(|e| {
-                        use aws_sdk_ssm::error::ProvideErrorMetadata;
-                        Error::Credentials {
-                            parameter: parameter.clone(),
-                            message: match (e.code(), e.message()) {
-                                (Some(c), Some(m)) => format!("{c}: {m}"),
-                                _ => aws_sdk_ssm::error::DisplayErrorContext(&e).to_string(),
-                            },
-                        }
+                    .map_err(|message| Error::Credentials {
+                        parameter: parameter.clone(),
+                        message,
                     })?;
-                let value = out.parameter().and_then(|p| p.value()).unwrap_or_default();
                 // the value holds the password: report only that it is malformed
-                serde_json::from_str(value).map_err(|_| Error::Credentials {
+                serde_json::from_str(value.expose()).map_err(|_| Error::Credentials {
                     parameter: parameter.clone(),
                     message: "value is not JSON {\"username\",\"password\",\"org\"}".into(),
                 })

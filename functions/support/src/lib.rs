@@ -89,23 +89,43 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
-/// A Secrets Manager secret's string; the error names the secret and the service's code and
-/// message, never the value.
+/// A Secrets Manager secret's string; the error names the service's code and message, never
+/// the value.
 pub async fn secret_string(config: &SdkConfig, name: &str) -> Result<Secret, String> {
-    use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
     let out = aws_sdk_secretsmanager::Client::new(config)
         .get_secret_value()
         .secret_id(name)
         .send()
         .await
-        .map_err(|e| {
-            format!(
-                "{}: {}",
-                e.code().unwrap_or("error"),
-                e.message().unwrap_or("no message")
-            )
-        })?;
+        .map_err(|e| describe(&e))?;
     Ok(Secret::new(out.secret_string().unwrap_or_default()))
+}
+
+/// An SSM parameter's value, decrypted (SecureString); errors as for [`secret_string`].
+pub async fn parameter(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<Secret, String> {
+    let out = ssm
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    Ok(Secret::new(
+        out.parameter.and_then(|p| p.value).unwrap_or_default(),
+    ))
+}
+
+/// `Code: message` from the service, or the whole error chain when the call never got an answer.
+fn describe<E, R>(e: &aws_sdk_ssm::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_ssm::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: fmt::Debug,
+{
+    use aws_sdk_ssm::error::ProvideErrorMetadata;
+    match (e.code(), e.message()) {
+        (Some(c), Some(m)) => format!("{c}: {m}"),
+        _ => aws_sdk_ssm::error::DisplayErrorContext(e).to_string(),
+    }
 }
 
 /// The Lambda deadline (milliseconds since the epoch, as the Runtime API gives it) as an

@@ -73,17 +73,18 @@ impl AuroraServerless {
                 ..Default::default()
             },
         );
+        let cluster = AuroraServerless { id };
         stack.add_output(
-            &format!("{id}Endpoint"),
-            get_att(&id, "Endpoint.Address").into(),
+            &format!("{}Endpoint", cluster.id),
+            cluster.endpoint(),
             "Writer endpoint",
         );
         stack.add_output(
-            &format!("{id}MasterSecretArn"),
-            get_att(&id, "MasterUserSecret.SecretArn").into(),
+            &format!("{}MasterSecretArn", cluster.id),
+            cluster.master_secret_arn(),
             "RDS-managed master login (for cargo xtask db-prepare)",
         );
-        AuroraServerless { id }
+        cluster
     }
 
     pub fn endpoint(&self) -> Val<String> {
