@@ -46,7 +46,14 @@ impl Clients {
         Clients {
             cfn: aws_sdk_cloudformation::Client::new(&conf),
             s3: aws_sdk_s3::Client::from_conf(s3_conf),
-            lambda: aws_sdk_lambda::Client::new(&conf),
+            lambda: match stage.lambda_endpoint() {
+                Some(url) => aws_sdk_lambda::Client::from_conf(
+                    aws_sdk_lambda::config::Builder::from(&conf)
+                        .endpoint_url(url)
+                        .build(),
+                ),
+                None => aws_sdk_lambda::Client::new(&conf),
+            },
             sfn: aws_sdk_sfn::Client::new(&conf),
             logs: aws_sdk_cloudwatchlogs::Client::new(&conf),
         }

@@ -95,6 +95,8 @@ pub fn build(binaries: &[String]) -> Result<BTreeMap<String, Asset>> {
     ])
     .current_dir(&root)
     .env("PATH", path)
+    // it stamps our zips only; crates that read it would be rebuilt, and differ, for each value
+    .env_remove("SOURCE_DATE_EPOCH")
     // the same commit builds the same bytes wherever it is checked out
     .env(
         "RUSTFLAGS",
@@ -152,15 +154,38 @@ pub fn has_code(binary: &str) -> bool {
         .any(|e| fs::read_to_string(e.path().join("Cargo.toml")).is_ok_and(|t| t.contains(&needle)))
 }
 
+/// The zip entries' timestamp: `SOURCE_DATE_EPOCH` when set (the reproducible-builds
+/// convention, e.g. the commit's time), else 1980-01-01, the earliest a zip can hold.
+fn zip_time() -> Result<zip::DateTime> {
+    let Ok(epoch) = std::env::var("SOURCE_DATE_EPOCH") else {
+        return Ok(zip::DateTime::default());
+    };
+    let bad =
+        || format!("SOURCE_DATE_EPOCH=`{epoch}` is not seconds since 1970 between 1980 and 2107");
+    let secs: i64 = epoch.trim().parse().with_context(bad)?;
+    let t = time::OffsetDateTime::from_unix_timestamp(secs).with_context(bad)?;
+    zip::DateTime::from_date_and_time(
+        u16::try_from(t.year()).with_context(bad)?,
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+    )
+    .ok()
+    .with_context(bad)
+}
+
 /// A zip with one entry, `bootstrap`, executable, with a fixed timestamp: same binary, same bytes.
 pub fn zip_bootstrap(binary: &Path, out: &Path) -> Result<()> {
     let data = fs::read(binary).with_context(|| format!("reading {}", binary.display()))?;
+    let modified = zip_time()?;
     let mut w = zip::ZipWriter::new(fs::File::create(out)?);
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
         .compression_level(Some(9))
         .unix_permissions(0o755)
-        .last_modified_time(zip::DateTime::default());
+        .last_modified_time(modified);
     w.start_file("bootstrap", options)?;
     w.write_all(&data)?;
     w.finish()?;
@@ -188,6 +213,8 @@ fn fingerprint() -> Result<String> {
         .map(|o| o.stdout)
         .unwrap_or_default();
     h.update(rustc);
+    // it stamps the zips, so zips built under another value are not up to date
+    h.update(std::env::var("SOURCE_DATE_EPOCH").unwrap_or_default());
     Ok(hex(&h.finalize()))
 }
 

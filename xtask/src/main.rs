@@ -143,10 +143,14 @@ enum Cmd {
     Lint,
     /// Run every test and check CI runs; `--quick` skips what needs local services.
     Test {
+        /// Skip what needs the local services (emulator, PostgreSQL).
         #[arg(long)]
         quick: bool,
+        /// Run only the phases whose name contains this (e.g. `end-to-end`, `clippy`).
+        #[arg(long, value_name = "NAME")]
+        only: Option<String>,
     },
-    /// The local stage's AWS emulator and PostgreSQL.
+    /// The local stage: AWS emulator, PostgreSQL, local Lambda service, third-party fakes.
     Local {
         #[command(subcommand)]
         action: LocalAction,
@@ -206,9 +210,12 @@ enum LocalAction {
     Down,
     /// Show what is running and where.
     Status,
-    /// Serve the third-party fakes in the foreground (`up` runs this in the background).
+    /// Serve the local Lambda service and the third-party fakes in the foreground (`up` runs
+    /// this in the background).
     #[command(hide = true)]
-    Fakes {
+    Serve {
+        #[arg(long)]
+        lambda_port: Option<u16>,
         #[arg(long)]
         mips_port: Option<u16>,
         #[arg(long)]
@@ -337,13 +344,17 @@ async fn run(cli: Cli) -> Result<i32> {
         Cmd::Local { action } => {
             let stage = stage("local")?;
             match action {
-                LocalAction::Up => local::up(&stage).await?,
+                LocalAction::Up => {
+                    local::up(&stage).await?;
+                    local::status(&stage)?;
+                }
                 LocalAction::Down => local::down(&stage)?,
                 LocalAction::Status => local::status(&stage)?,
-                LocalAction::Fakes {
+                LocalAction::Serve {
+                    lambda_port,
                     mips_port,
                     dap_port,
-                } => local::fakes::serve(mips_port, dap_port).await?,
+                } => local::serve(&stage, lambda_port, mips_port, dap_port).await?,
             }
             Ok(0)
         }
@@ -371,7 +382,7 @@ fn sync_command(command: Cmd) -> Result<()> {
             })
         }
         Cmd::Lint => lint::run(&project_root().join("target/cfn")),
-        Cmd::Test { quick } => test_cmd::run(quick),
+        Cmd::Test { quick, only } => test_cmd::run(quick, only.as_deref()),
         Cmd::Codegen { check } => codegen::run(check),
         _ => unreachable!("async commands are handled in run"),
     }

@@ -46,12 +46,21 @@ const PHASES: &[Phase] = &[
     phase("arm64 artifacts boot under qemu", true, e2e::arm64_boot),
 ];
 
-pub fn run(quick: bool) -> Result<()> {
+pub fn run(quick: bool, only: Option<&str>) -> Result<()> {
+    if let Some(o) = only {
+        if !PHASES.iter().any(|p| p.name.contains(o)) {
+            let names: Vec<&str> = PHASES.iter().map(|p| p.name).collect();
+            bail!("no phase named like `{o}`; phases: {}", names.join(", "));
+        }
+    }
     let started = Instant::now();
     let mut results: Vec<(&str, Duration, bool)> = Vec::new();
     let mut failed = None;
     for phase in PHASES {
-        if (quick && phase.needs_services) || (!quick && phase.quick_only) {
+        if (quick && phase.needs_services)
+            || (!quick && phase.quick_only)
+            || only.is_some_and(|o| !phase.name.contains(o))
+        {
             continue;
         }
         println!("\n== {}", phase.name);

@@ -39,6 +39,11 @@ pub fn red(s: &str) -> String {
     s.if_supports_color(Stream::Stdout, |t| t.red()).to_string()
 }
 
+pub fn dim(s: &str) -> String {
+    s.if_supports_color(Stream::Stdout, |t| t.dimmed())
+        .to_string()
+}
+
 pub fn green(s: &str) -> String {
     s.if_supports_color(Stream::Stdout, |t| t.green())
         .to_string()

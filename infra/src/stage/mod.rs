@@ -47,6 +47,8 @@ pub struct Alarms {
 pub struct LocalSettings {
     pub emulator_port: u16,
     pub postgres_port: u16,
+    /// The local Lambda service: the Invoke API that runs deployed zips, in front of the emulator.
+    pub lambda_port: u16,
 }
 
 impl Default for LocalSettings {
@@ -54,6 +56,7 @@ impl Default for LocalSettings {
         LocalSettings {
             emulator_port: 5000,
             postgres_port: 54329,
+            lambda_port: 5100,
         }
     }
 }
@@ -111,6 +114,14 @@ impl Stage {
         self.local
             .as_ref()
             .map(|l| format!("http://127.0.0.1:{}", l.emulator_port))
+    }
+
+    /// Where Lambda calls go: in the local stage, the local Lambda service, which runs the
+    /// deployed code for Invoke and hands every other Lambda call to the emulator.
+    pub fn lambda_endpoint(&self) -> Option<String> {
+        self.local
+            .as_ref()
+            .map(|l| format!("http://127.0.0.1:{}", l.lambda_port))
     }
 
     /// The bucket `cargo xtask deploy` bootstraps for function zips and large templates.

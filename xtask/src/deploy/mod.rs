@@ -108,11 +108,18 @@ pub async fn run(stage: Stage, args: Args) -> Result<Summary> {
     } else {
         Method::ChangeSet
     };
+    for input in &inputs {
+        stack::delete_failed_create(&clients.cfn, &input.name, |what| {
+            confirm::confirm(&stage.name, args.yes, args.confirm.as_deref(), what)
+        })
+        .await?;
+    }
     let mut plans = Vec::new();
     for input in &inputs {
         plans.push(stack::plan(&clients.cfn, input, method).await?);
     }
 
+    let mut hotswapped = Vec::new();
     if args.hotswap {
         let mut remaining_inputs = Vec::new();
         let mut remaining_plans = Vec::new();
@@ -124,7 +131,8 @@ pub async fn run(stage: Stage, args: Args) -> Result<Summary> {
             }
             match hotswap::try_hotswap(&clients, &stage, &bucket, &input).await? {
                 hotswap::Outcome::Done(what) => {
-                    ui::ok(format!("{}: hotswapped {what}", input.name))
+                    ui::ok(format!("{}: hotswapped {what}", input.name));
+                    hotswapped.push(input.name);
                 }
                 hotswap::Outcome::NotPossible(why) => {
                     ui::warn(format!(
@@ -151,15 +159,23 @@ pub async fn run(stage: Stage, args: Args) -> Result<Summary> {
             }
         }
         write_outputs(&stage, &outputs)?;
-        ui::ok(format!(
-            "no changes ({} stack(s) up to date) in {:.2?}",
-            inputs.len(),
-            started.elapsed()
-        ));
-        return Ok(Summary {
-            stacks: inputs.iter().map(|i| i.name.clone()).collect(),
-            changed: 0,
-        });
+        if hotswapped.is_empty() {
+            ui::ok(format!(
+                "no changes ({} stack(s) up to date) in {:.2?}",
+                inputs.len(),
+                started.elapsed()
+            ));
+        } else {
+            ui::ok(format!(
+                "hotswapped {} stack(s), {} up to date, in {:.2?}; CloudFormation still holds the previous code keys until the next full deploy",
+                hotswapped.len(),
+                inputs.len(),
+                started.elapsed()
+            ));
+        }
+        let mut stacks: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
+        stacks.extend(hotswapped.iter().cloned());
+        return Ok(Summary { stacks, changed: 0 });
     }
     for &i in &changed {
         print_plan(&inputs[i].name, &plans[i]);
@@ -233,8 +249,10 @@ pub async fn run(stage: Stage, args: Args) -> Result<Summary> {
         started.elapsed(),
         stage.name
     ));
+    let mut stacks: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
+    stacks.extend(hotswapped.iter().cloned());
     Ok(Summary {
-        stacks: inputs.iter().map(|i| i.name.clone()).collect(),
+        stacks,
         changed: changed.len(),
     })
 }

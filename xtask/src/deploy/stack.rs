@@ -210,12 +210,49 @@ pub async fn plan(cfn: &Client, input: &Input, method: Method) -> Result<Plan> {
     }
 }
 
+/// What a stack whose first create failed is, and what can be done with it.
+pub fn rollback_complete_error(stack: &str) -> String {
+    format!(
+        "{stack} is in ROLLBACK_COMPLETE: its first create failed and it can only be deleted.\n  hint: run the deploy in a terminal (or with --yes) to have it deleted and created again, or `cargo xtask destroy --stage <stage> --service <service>` first"
+    )
+}
+
+/// A stack whose first create failed holds nothing but the record of that failure: delete it
+/// (once `approve` agrees) so the deploy can create it afresh, as CDK does. Returns whether it
+/// was deleted.
+pub async fn delete_failed_create(
+    cfn: &Client,
+    stack: &str,
+    approve: impl FnOnce(&str) -> Result<()>,
+) -> Result<bool> {
+    let Some(d) = deployed::describe(cfn, stack).await? else {
+        return Ok(false);
+    };
+    if d.status != StackStatus::RollbackComplete {
+        return Ok(false);
+    }
+    crate::ui::warn(format!(
+        "{stack} is in ROLLBACK_COMPLETE (its first create failed; it holds no resources)"
+    ));
+    approve(&format!("delete {stack} and create it again"))
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", rollback_complete_error(stack)))?;
+    cfn.delete_stack()
+        .stack_name(stack)
+        .send()
+        .await
+        .map_err(|e| aws::explain("cloudformation:DeleteStack", stack, e))?;
+    let pb = crate::ui::spinner(format!("{stack}: deleting the failed create"));
+    let r = wait_deleted(cfn, stack, &pb).await;
+    pb.finish_and_clear();
+    r?;
+    crate::ui::ok(format!("{stack} deleted; it will be created again"));
+    Ok(true)
+}
+
 fn check_status(stack: &str, d: &Deployed) -> Result<()> {
     let s = d.status.as_str();
     if d.status == StackStatus::RollbackComplete {
-        bail!(
-            "{stack} is in ROLLBACK_COMPLETE: its first create failed and it can only be deleted.\n  hint: `cargo xtask destroy --stage <stage> --service <service>`, then deploy again"
-        );
+        bail!("{}", rollback_complete_error(stack));
     }
     if s.ends_with("_IN_PROGRESS") {
         bail!("{stack} is busy ({s}); wait for it to finish, then deploy again");

@@ -4,10 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::runtime_api::{Outcome, RuntimeApi};
 use super::Target;
@@ -46,24 +48,39 @@ pub async fn environment(target: &Target) -> Result<BTreeMap<String, String>> {
         .get("MemorySize")
         .and_then(Value::as_u64)
         .unwrap_or(128);
-    for (k, v) in [
-        ("AWS_LAMBDA_FUNCTION_NAME", f.physical_name.clone()),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory.to_string()),
-        (
-            "AWS_LAMBDA_LOG_GROUP_NAME",
-            format!("/aws/lambda/{}", f.physical_name),
-        ),
-        ("AWS_LAMBDA_LOG_STREAM_NAME", "local".into()),
-        ("AWS_REGION", local.region.0.clone()),
-        ("AWS_DEFAULT_REGION", local.region.0.clone()),
-        ("AWS_ACCESS_KEY_ID", "test".into()),
-        ("AWS_SECRET_ACCESS_KEY", "test".into()),
-        ("AWS_ENDPOINT_URL", endpoint),
-    ] {
+    for (k, v) in lambda_variables(
+        &f.physical_name,
+        memory,
+        &local.region.0,
+        &endpoint,
+        "local",
+    ) {
         env.insert(k.into(), v);
     }
     Ok(env)
+}
+
+/// What Lambda sets for every function, with AWS calls sent to the local emulator under the
+/// credentials it accepts.
+pub fn lambda_variables(
+    name: &str,
+    memory_mb: u64,
+    region: &str,
+    emulator: &str,
+    stream: &str,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_LAMBDA_FUNCTION_NAME", name.into()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", stream.into()),
+        ("AWS_REGION", region.into()),
+        ("AWS_DEFAULT_REGION", region.into()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_ENDPOINT_URL", emulator.into()),
+    ]
 }
 
 pub fn timeout(target: &Target) -> Duration {
@@ -102,37 +119,116 @@ pub async fn run_binary(
     env: BTreeMap<String, String>,
     payload: Vec<u8>,
 ) -> Result<(RuntimeApi, Outcome)> {
-    let arn = format!(
-        "arn:aws:lambda:us-east-1:123456789012:function:{}",
-        target.function.physical_name
-    );
-    let api = RuntimeApi::start(&arn).await?;
-    let mut child = tokio::process::Command::new(&command[0])
-        .args(&command[1..])
-        .envs(env)
-        .env("AWS_LAMBDA_RUNTIME_API", api.endpoint())
-        .stdin(Stdio::null())
-        // the function's logs are its stdout; ours carries only the response
-        .stdout(Stdio::from(
-            std::os::fd::AsFd::as_fd(&std::io::stderr()).try_clone_to_owned()?,
-        ))
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {}", command.join(" ")))?;
-    let result = tokio::select! {
-        r = api.invoke(payload.into(), timeout(target)) => r,
-        status = child.wait() => {
-            let status = status?;
-            match api.inner_init_error() {
-                Some(e) => Ok((String::new(), Outcome::InitError(e))),
-                None => Err(anyhow::anyhow!("{} exited ({status}) before answering", target.function.binary)),
-            }
-        }
+    let process = Process {
+        arn: format!(
+            "arn:aws:lambda:us-east-1:123456789012:function:{}",
+            target.function.physical_name
+        ),
+        timeout: timeout(target),
+        command: command.to_vec(),
+        env,
+        capture: false,
     };
-    let _ = child.kill().await;
-    let (_, outcome) = result?;
-    Ok((api, outcome))
+    let done = process.run(payload).await?;
+    Ok((done.api, done.outcome))
+}
+
+/// One sandbox: a function process behind its own Runtime API, for one invocation.
+pub struct Process {
+    pub arn: String,
+    pub timeout: Duration,
+    pub command: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    /// Keep the function's output (for a log) instead of passing it to our stderr.
+    pub capture: bool,
+}
+
+pub struct Finished {
+    pub api: RuntimeApi,
+    pub request_id: String,
+    pub outcome: Outcome,
+    /// Start of the process to its first poll for work (Lambda's "Init Duration").
+    pub init: Option<Duration>,
+    /// The invocation itself.
+    pub duration: Duration,
+    /// The captured output lines and when each was written.
+    pub output: Vec<(SystemTime, String)>,
+}
+
+type Lines = Arc<Mutex<Vec<(SystemTime, String)>>>;
+
+fn collect_lines(
+    from: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    into: Lines,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(from).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            into.lock().expect("lock").push((SystemTime::now(), line));
+        }
+    })
+}
+
+impl Process {
+    pub async fn run(self, payload: Vec<u8>) -> Result<Finished> {
+        let api = RuntimeApi::start(&self.arn).await?;
+        let mut cmd = tokio::process::Command::new(&self.command[0]);
+        cmd.args(&self.command[1..])
+            .envs(&self.env)
+            .env("AWS_LAMBDA_RUNTIME_API", api.endpoint())
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        if self.capture {
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        } else {
+            // the function's logs are its stdout; ours carries only the response
+            cmd.stdout(Stdio::from(
+                std::os::fd::AsFd::as_fd(&std::io::stderr()).try_clone_to_owned()?,
+            ))
+            .stderr(Stdio::inherit());
+        }
+        let spawned = Instant::now();
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", self.command.join(" ")))?;
+        let lines: Lines = Arc::default();
+        let readers: Vec<_> = [
+            child.stdout.take().map(|o| collect_lines(o, lines.clone())),
+            child.stderr.take().map(|e| collect_lines(e, lines.clone())),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let started = Instant::now();
+        let (request_id, outcome) = tokio::select! {
+            r = api.invoke(payload.into(), self.timeout) => r?,
+            status = child.wait() => {
+                let status = status?;
+                match api.inner_init_error() {
+                    Some(e) => (String::new(), Outcome::InitError(e)),
+                    None => (String::new(), Outcome::Exited(status.to_string())),
+                }
+            }
+        };
+        let duration = started.elapsed();
+        let _ = child.kill().await;
+        for r in readers {
+            // the pipes close with the process; a grandchild holding them does not stall us
+            let _ = tokio::time::timeout(Duration::from_secs(1), r).await;
+        }
+        let init = api
+            .first_poll()
+            .map(|t| t.saturating_duration_since(spawned));
+        let output = std::mem::take(&mut *lines.lock().expect("lock"));
+        Ok(Finished {
+            api,
+            request_id,
+            outcome,
+            init,
+            duration,
+            output,
+        })
+    }
 }
 
 fn report(binary: &str, outcome: Outcome) -> Result<()> {
@@ -159,5 +255,10 @@ fn report(binary: &str, outcome: Outcome) -> Result<()> {
                     .unwrap_or("(no message)")
             )
         }
+        Outcome::TimedOut(after) => bail!(
+            "{binary} timed out after {:.2} seconds (the Timeout of its stack)",
+            after.as_secs_f64()
+        ),
+        Outcome::Exited(status) => bail!("{binary} exited ({status}) before answering"),
     }
 }

@@ -117,10 +117,23 @@ pub async fn run(args: Args, stage: Stage) -> Result<()> {
     remote(&target, payload).await
 }
 
-/// Lambda Invoke, request-response, with the last 4 KB of log.
-async fn remote(target: &Target, payload: Vec<u8>) -> Result<()> {
-    let clients = aws::Clients::new(&target.stage).await;
-    let name = &target.function.physical_name;
+/// What Lambda Invoke answered.
+pub struct Invoked {
+    pub payload: Vec<u8>,
+    /// The last 4 KB of the invocation's log.
+    pub log: String,
+    /// `Unhandled` (or `Handled`) when the function failed.
+    pub function_error: Option<String>,
+}
+
+/// Lambda Invoke, request-response, with the log tail. In the local stage the call goes to the
+/// local Lambda service, which runs the deployed arm64 zip (under qemu on other hosts).
+pub async fn remote_invoke(stage: &Stage, name: &str, payload: Vec<u8>) -> Result<Invoked> {
+    if stage.is_local() {
+        crate::local::up(stage).await?;
+        crate::system::ensure_qemu()?;
+    }
+    let clients = aws::Clients::new(stage).await;
     let out = clients
         .lambda
         .invoke()
@@ -130,18 +143,28 @@ async fn remote(target: &Target, payload: Vec<u8>) -> Result<()> {
         .send()
         .await
         .map_err(|e| aws::explain("lambda:Invoke", name, e))?;
-    if let Some(log) = out.log_result() {
-        let text = base64::engine::general_purpose::STANDARD
-            .decode(log)
-            .unwrap_or_default();
-        eprint!("{}", String::from_utf8_lossy(&text));
-    }
-    let body = out
-        .payload()
-        .map(|b| b.as_ref().to_vec())
+    let log = out
+        .log_result()
+        .and_then(|l| base64::engine::general_purpose::STANDARD.decode(l).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default();
-    println!("{}", String::from_utf8_lossy(&body));
-    if let Some(err) = out.function_error() {
+    Ok(Invoked {
+        payload: out
+            .payload()
+            .map(|b| b.as_ref().to_vec())
+            .unwrap_or_default(),
+        log,
+        function_error: out.function_error().map(str::to_string),
+    })
+}
+
+/// The response on stdout, the log tail on stderr, an error when the function failed.
+async fn remote(target: &Target, payload: Vec<u8>) -> Result<()> {
+    let name = &target.function.physical_name;
+    let out = remote_invoke(&target.stage, name, payload).await?;
+    eprint!("{}", out.log);
+    println!("{}", String::from_utf8_lossy(&out.payload));
+    if let Some(err) = out.function_error {
         bail!("{name} returned an error ({err})");
     }
     Ok(())

@@ -1,7 +1,8 @@
 //! `cargo xtask local up|down|status`: the local stage's AWS emulator, PostgreSQL, seeded
-//! parameters and secrets, and fakes of third-party APIs.
+//! parameters and secrets, the local Lambda service, and fakes of third-party APIs.
 
 pub mod fakes;
+pub mod lambda;
 mod moto;
 mod postgres;
 mod seed;
@@ -46,24 +47,36 @@ fn local_port(url: &str) -> Option<u16> {
         .ok()
 }
 
-/// The fakes the local stage's URLs point at: (name, port).
-fn fakes(stage: &Stage) -> Vec<(&'static str, u16)> {
+/// What the background process of `local up` serves: (name, port, flag of `local serve`).
+fn served(stage: &Stage) -> Vec<(&'static str, u16, &'static str)> {
     let s = &stage.services;
+    let lambda = stage.local.as_ref().map(|l| l.lambda_port);
     [
-        ("fake MIPS", local_port(&s.mips_cache.mips_api_url)),
-        ("fake DAP", local_port(&s.canvas_data.dap_api_url)),
+        ("lambda", lambda, "--lambda-port"),
+        (
+            "fake MIPS",
+            local_port(&s.mips_cache.mips_api_url),
+            "--mips-port",
+        ),
+        (
+            "fake DAP",
+            local_port(&s.canvas_data.dap_api_url),
+            "--dap-port",
+        ),
     ]
     .into_iter()
-    .filter_map(|(name, port)| Some((name, port?)))
+    .filter_map(|(name, port, flag)| Some((name, port?, flag)))
     .collect()
 }
+
+const PID_FILE: &str = "serve.pid";
 
 /// Start whatever is not running, and seed the emulator; idempotent.
 pub async fn up(stage: &Stage) -> Result<()> {
     let s = settings(stage)?;
     Moto::new(s.emulator_port).ensure_running()?;
     Postgres::new(s.postgres_port).ensure_running()?;
-    ensure_fakes(stage)?;
+    ensure_served(stage)?;
     // every time: cheap, and a new service's secrets reach an emulator that was already running
     seed::seed(stage)
         .await
@@ -78,10 +91,10 @@ pub fn down(stage: &Stage) -> Result<()> {
     let s = settings(stage)?;
     Moto::new(s.emulator_port).stop()?;
     Postgres::new(s.postgres_port).stop()?;
-    if let Ok(pid) = std::fs::read_to_string(state_dir().join("fakes.pid")) {
+    if let Ok(pid) = std::fs::read_to_string(state_dir().join(PID_FILE)) {
         let _ = Command::new("kill").arg(pid.trim()).status();
-        let _ = std::fs::remove_file(state_dir().join("fakes.pid"));
-        ui::ok("third-party fakes stopped");
+        let _ = std::fs::remove_file(state_dir().join(PID_FILE));
+        ui::ok("the local Lambda service and third-party fakes stopped");
     }
     Ok(())
 }
@@ -100,7 +113,11 @@ pub fn status(stage: &Stage) -> Result<()> {
     };
     line("emulator", moto.healthy(), moto.endpoint());
     line("postgres", pg.running(), pg.url());
-    for (name, port) in fakes(stage) {
+    println!(
+        "{:<21} canvas-data: role canvas_app, database canvas, schema {}",
+        "", stage.services.canvas_data.schema
+    );
+    for (name, port, _) in served(stage) {
         line(name, listening(port), format!("http://127.0.0.1:{port}"));
     }
     Ok(())
@@ -111,25 +128,20 @@ fn listening(port: u16) -> bool {
         .is_ok()
 }
 
-fn ensure_fakes(stage: &Stage) -> Result<()> {
-    let fakes = fakes(stage);
-    if fakes.iter().all(|(_, port)| listening(*port)) {
+fn ensure_served(stage: &Stage) -> Result<()> {
+    let served = served(stage);
+    if served.iter().all(|(_, port, _)| listening(*port)) {
         return Ok(());
     }
-    // a half-running set (an older fakes process) is replaced as a whole
-    if let Ok(pid) = std::fs::read_to_string(state_dir().join("fakes.pid")) {
+    // a half-running set (from an older xtask) is replaced as a whole
+    if let Ok(pid) = std::fs::read_to_string(state_dir().join(PID_FILE)) {
         let _ = Command::new("kill").arg(pid.trim()).status();
         std::thread::sleep(Duration::from_millis(200));
     }
     std::fs::create_dir_all(state_dir())?;
-    let log = std::fs::File::create(state_dir().join("fakes.log"))?;
-    let mut args = vec!["local".to_string(), "fakes".to_string()];
-    for (name, port) in &fakes {
-        let flag = if *name == "fake MIPS" {
-            "--mips-port"
-        } else {
-            "--dap-port"
-        };
+    let log = std::fs::File::create(state_dir().join("serve.log"))?;
+    let mut args = vec!["local".to_string(), "serve".to_string()];
+    for (_, port, flag) in &served {
         args.extend([flag.to_string(), port.to_string()]);
     }
     let child = Command::new(std::env::current_exe()?)
@@ -138,17 +150,34 @@ fn ensure_fakes(stage: &Stage) -> Result<()> {
         .stdout(log.try_clone()?)
         .stderr(log)
         .spawn()
-        .context("starting the third-party fakes")?;
-    std::fs::write(state_dir().join("fakes.pid"), child.id().to_string())?;
+        .context("starting the local Lambda service and the third-party fakes")?;
+    std::fs::write(state_dir().join(PID_FILE), child.id().to_string())?;
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(10) {
-        if fakes.iter().all(|(_, port)| listening(*port)) {
-            for (name, port) in &fakes {
+        if served.iter().all(|(_, port, _)| listening(*port)) {
+            for (name, port, _) in &served {
                 ui::ok(format!("{name} on http://127.0.0.1:{port}"));
             }
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    bail!("the third-party fakes did not start; see target/local/fakes.log")
+    bail!("the local Lambda service and fakes did not start; see target/local/serve.log")
+}
+
+/// Serve the local Lambda service and the fakes in the foreground until killed.
+pub async fn serve(
+    stage: &Stage,
+    lambda: Option<u16>,
+    mips: Option<u16>,
+    dap: Option<u16>,
+) -> Result<()> {
+    let lambda = async {
+        match lambda {
+            Some(port) => lambda::serve(stage.clone(), port).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::try_join!(lambda, fakes::serve(mips, dap))?;
+    Ok(())
 }

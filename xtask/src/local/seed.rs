@@ -8,7 +8,7 @@ use serde_json::json;
 
 use canvas_data::db::DbConfig;
 
-use crate::{aws, ui};
+use crate::aws;
 
 fn pg_port(stage: &Stage) -> u16 {
     stage
@@ -42,9 +42,6 @@ pub async fn prepare_database(stage: &Stage) -> Result<()> {
     let app = DbConfig::from_secret_json(&local_database(pg_port(stage)).to_string())?;
     let schema = &stage.services.canvas_data.schema;
     canvas_data::prepare::prepare(&local_admin(stage)?, &app, schema).await?;
-    ui::ok(format!(
-        "canvas-data database ready: {app:?}, schema {schema}"
-    ));
     Ok(())
 }
 

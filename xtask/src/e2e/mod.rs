@@ -1,8 +1,10 @@
-//! The last two phases of `cargo xtask test`: deploy every stack to the local stage and invoke a
-//! function of each service; run every shipped arm64 `bootstrap` under qemu against the local
-//! Runtime API.
+//! The last two phases of `cargo xtask test`: deploy every stack to the local stage, invoke a
+//! function of each service (host builds with `--local`, and the deployed zips through Lambda
+//! Invoke), read their logs, hotswap one; run every shipped arm64 `bootstrap` under qemu against
+//! the local Runtime API.
 
-use std::path::Path;
+mod remote;
+
 use std::time::Instant;
 
 use anyhow::{bail, ensure, Context, Result};
@@ -91,6 +93,8 @@ pub fn local_stage() -> Result<()> {
                 local::run_binary(&target, &[exe.display().to_string()], env, payload).await?;
             check(binary, event, &outcome, expect)?;
         }
+        remote::invocations(&stage).await?;
+        remote::hotswap(&stage).await?;
         Ok(())
     })
 }
@@ -113,19 +117,8 @@ fn check(binary: &str, event: &str, outcome: &Outcome, expect: &str) -> Result<(
     }
 }
 
-/// qemu-user-static and the arm64 C library, from the system packages when missing.
-fn ensure_qemu() -> Result<()> {
-    let have_qemu = Path::new("/usr/bin/qemu-aarch64-static").exists();
-    let have_libc = Path::new("/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1").exists();
-    if !(have_qemu && have_libc) {
-        ui::step("installing qemu-user-static and libc6-arm64-cross (apt-get)");
-        system::apt_install(&["qemu-user-static", "libc6-arm64-cross"])?;
-    }
-    Ok(())
-}
-
 pub fn arm64_boot() -> Result<()> {
-    ensure_qemu()?;
+    system::ensure_qemu()?;
     block_on(async {
         let stage = synth::load_stage("local")?;
         let binaries: Vec<String> = SMOKE
@@ -145,12 +138,8 @@ pub fn arm64_boot() -> Result<()> {
                 .join("target/lambda")
                 .join(binary)
                 .join("bootstrap");
-            let command = [
-                "/usr/bin/qemu-aarch64-static".to_string(),
-                "-L".into(),
-                "/usr/aarch64-linux-gnu".into(),
-                bootstrap.display().to_string(),
-            ];
+            let mut command = system::qemu_prefix().to_vec();
+            command.push(bootstrap.display().to_string());
             let (_, outcome) = local::run_binary(&target, &command, env, payload).await?;
             check(binary, "smoke (arm64 under qemu)", &outcome, expect)?;
             ui::ok(format!(
