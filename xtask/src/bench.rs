@@ -59,6 +59,7 @@ pub async fn run(only: Option<&str>) -> Result<()> {
             yes: true,
             confirm: None,
             hotswap: false,
+            method: None,
         };
         deploy::run(stage.clone(), args()).await?;
         let mut samples = Vec::new();

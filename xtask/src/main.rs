@@ -70,6 +70,9 @@ enum Cmd {
         /// Update only function code and state machine definitions when nothing else changed.
         #[arg(long)]
         hotswap: bool,
+        /// How CloudFormation applies templates; default: change-set on AWS, direct on local.
+        #[arg(long, value_enum)]
+        method: Option<deploy::stack::Method>,
     },
     /// Synthesized vs deployed templates; exit 0 when equal, 1 when different.
     Diff {
@@ -255,7 +258,11 @@ async fn run(cli: Cli) -> Result<i32> {
             build::build(&binaries)?;
             Ok(0)
         }
-        Cmd::Deploy { target: t, hotswap } => {
+        Cmd::Deploy {
+            target: t,
+            hotswap,
+            method,
+        } => {
             deploy::run(
                 stage(&t.stage)?,
                 deploy::Args {
@@ -263,6 +270,7 @@ async fn run(cli: Cli) -> Result<i32> {
                     yes: t.yes,
                     confirm: t.confirm,
                     hotswap,
+                    method,
                 },
             )
             .await?;

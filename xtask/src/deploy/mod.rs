@@ -24,6 +24,8 @@ pub struct Args {
     pub yes: bool,
     pub confirm: Option<String>,
     pub hotswap: bool,
+    /// `None`: change sets on AWS, direct on the local stage.
+    pub method: Option<Method>,
 }
 
 /// At most this many stacks deploy at once.
@@ -103,11 +105,11 @@ pub async fn run(stage: Stage, args: Args) -> Result<Summary> {
             parameters,
         });
     }
-    let method = if stage.is_local() {
+    let method = args.method.unwrap_or(if stage.is_local() {
         Method::Direct
     } else {
         Method::ChangeSet
-    };
+    });
     for input in &inputs {
         stack::delete_failed_create(&clients.cfn, &input.name, |what| {
             confirm::confirm(&stage.name, args.yes, args.confirm.as_deref(), what)

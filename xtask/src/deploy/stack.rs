@@ -12,8 +12,8 @@ use serde_json::Value;
 use crate::deployed::{self, Deployed};
 use crate::{aws, diff};
 
-/// How CloudFormation is asked to apply a template.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How CloudFormation is asked to apply a template (CDK's `--method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Method {
     /// Create a change set, review it, execute it (real AWS).
     ChangeSet,
@@ -322,7 +322,7 @@ pub async fn execute(
             msg.push_str(&format!("\n  {id}: {reason}"));
         }
         if status == StackStatus::RollbackComplete {
-            msg.push_str("\n  the stack was never created; delete it with `cargo xtask destroy` before deploying again");
+            msg.push_str("\n  the stack was never created; the next deploy offers to delete it and create it again");
         } else if status == StackStatus::UpdateRollbackComplete {
             msg.push_str(
                 "\n  the stack was rolled back to its previous state; nothing is half-deployed",
@@ -354,12 +354,15 @@ async fn wait(
         Duration::from_secs(3)
     };
     loop {
-        let events = cfn
-            .describe_stack_events()
-            .stack_name(stack)
-            .send()
-            .await
-            .map_err(|e| aws::explain("cloudformation:DescribeStackEvents", stack, e))?;
+        let events = match cfn.describe_stack_events().stack_name(stack).send().await {
+            Ok(events) => events,
+            // by name, a deleted stack is gone at once (AWS and the emulator alike)
+            Err(_) if deployed::describe(cfn, stack).await?.is_none() => {
+                progress.set_message(format!("{stack}: DELETE_COMPLETE"));
+                return Ok(StackStatus::DeleteComplete);
+            }
+            Err(e) => return Err(aws::explain("cloudformation:DescribeStackEvents", stack, e)),
+        };
         let mut fresh: Vec<_> = events
             .stack_events()
             .iter()

@@ -1,8 +1,9 @@
 //! The last two phases of `cargo xtask test`: deploy every stack to the local stage, invoke a
 //! function of each service (host builds with `--local`, and the deployed zips through Lambda
-//! Invoke), read their logs, hotswap one; run every shipped arm64 `bootstrap` under qemu against
+//! Invoke), read their logs, hotswap one, destroy one and re-create it through change sets; run every shipped arm64 `bootstrap` under qemu against
 //! the local Runtime API.
 
+mod lifecycle;
 mod remote;
 
 use std::time::Instant;
@@ -49,6 +50,7 @@ fn deploy_args() -> deploy::Args {
         yes: true,
         confirm: None,
         hotswap: false,
+        method: None,
     }
 }
 
@@ -94,7 +96,8 @@ pub fn local_stage() -> Result<()> {
             check(binary, event, &outcome, expect)?;
         }
         remote::invocations(&stage).await?;
-        remote::hotswap(&stage).await?;
+        lifecycle::hotswap(&stage).await?;
+        lifecycle::destroy_and_change_sets(&stage).await?;
         Ok(())
     })
 }

@@ -1,15 +1,13 @@
 //! The end-to-end steps that go through the deployed stacks rather than host builds: Lambda
-//! Invoke of the deployed arm64 zips (the local Lambda service runs them under qemu), their logs
-//! in CloudWatch Logs, and `deploy --hotswap` replacing a function's code around CloudFormation.
+//! Invoke of the deployed arm64 zips (the local Lambda service runs them under qemu) and their
+//! logs in CloudWatch Logs.
 
-use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{ensure, Context, Result};
-use base64::Engine;
+use anyhow::{ensure, Result};
 use infra::stage::Stage;
 
-use crate::{aws, build, deployed, invoke, logs, ui};
+use crate::{aws, invoke, logs, ui};
 
 /// (function, event, text the answer must contain): one per service, through Lambda Invoke.
 const REMOTE_INVOCATIONS: &[(&str, &str, &str)] = &[
@@ -25,10 +23,7 @@ const FAILING: (&str, &str, &str) = (
     "table_name",
 );
 
-/// The stack, function and its code parameter that the hotswap step replaces.
-const HOTSWAP: (&str, &str) = ("mips-cache", "mips-cache-api");
-
-async fn invoke(stage: &Stage, binary: &str, payload: Vec<u8>) -> Result<invoke::Invoked> {
+pub async fn invoke(stage: &Stage, binary: &str, payload: Vec<u8>) -> Result<invoke::Invoked> {
     let target = invoke::find(stage.clone(), binary)?;
     invoke::remote_invoke(stage, &target.function.physical_name, payload).await
 }
@@ -89,103 +84,6 @@ pub async fn invocations(stage: &Stage) -> Result<()> {
     ui::ok(format!(
         "{group}: {} events with START, the function's ERROR line, REPORT",
         events.len()
-    ));
-    Ok(())
-}
-
-/// Re-zip one function with another timestamp (new bytes, same binary), `deploy --hotswap` it,
-/// and check that Lambda has the new code while CloudFormation still has the old key; then a
-/// full deploy brings the stack in line.
-pub async fn hotswap(stage: &Stage) -> Result<()> {
-    let (service, binary) = HOTSWAP;
-    let target = invoke::find(stage.clone(), binary)?;
-    let stack = &target.stack.name;
-    let parameter = &target.function.code_parameter;
-    let clients = aws::Clients::new(stage).await;
-    let key_of = |d: Option<deployed::Deployed>| -> Result<String> {
-        d.with_context(|| format!("{stack} is missing"))?
-            .parameters
-            .get(parameter)
-            .cloned()
-            .with_context(|| format!("{stack} has no parameter {parameter}"))
-    };
-    let before = key_of(deployed::describe(&clients.cfn, stack).await?)?;
-    let epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)?
-        .as_secs()
-        .to_string();
-    let deploy = |extra: &[&str]| -> Result<String> {
-        let out = Command::new(std::env::current_exe()?)
-            .args(["deploy", "--stage", "local", "--service", service, "--yes"])
-            .args(extra)
-            .env("SOURCE_DATE_EPOCH", &epoch)
-            .output()?;
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        ensure!(out.status.success(), "deploy {extra:?} failed:\n{text}");
-        Ok(text)
-    };
-    let text = deploy(&["--hotswap"])?;
-    ensure!(
-        text.contains(&format!(
-            "hotswapped code of {}",
-            target.function.physical_name
-        )),
-        "deploy --hotswap did not hotswap:\n{text}"
-    );
-    let asset = build::read_manifest()
-        .functions
-        .get(binary)
-        .cloned()
-        .with_context(|| format!("target/assets.json has no {binary}"))?;
-    ensure!(
-        before != asset.key(),
-        "the re-stamped zip has the old key {before}"
-    );
-    let config = clients
-        .lambda
-        .get_function()
-        .function_name(&target.function.physical_name)
-        .send()
-        .await
-        .map_err(|e| aws::explain("lambda:GetFunction", binary, e))?;
-    let sha = config
-        .configuration()
-        .and_then(|c| c.code_sha256())
-        .unwrap_or_default();
-    let digest = base64::engine::general_purpose::STANDARD.decode(sha)?;
-    ensure!(
-        build::hex(&digest) == asset.sha256,
-        "after the hotswap Lambda has code {sha}, not the new zip {}",
-        asset.sha256
-    );
-    ensure!(
-        key_of(deployed::describe(&clients.cfn, stack).await?)? == before,
-        "the hotswap changed the stack's {parameter}; it should go around CloudFormation"
-    );
-    let smoke = invoke::load_event(service, binary, Some("smoke"), None)?;
-    let out = invoke(stage, binary, smoke.clone()).await?;
-    ensure!(
-        out.function_error.is_none(),
-        "the hotswapped {binary} failed: {}",
-        String::from_utf8_lossy(&out.payload)
-    );
-    ui::ok(format!(
-        "deploy --hotswap: {binary} runs the new zip {}; {stack} still has {parameter}={before}",
-        &asset.sha256[..16]
-    ));
-
-    let text = deploy(&[])?;
-    let after = key_of(deployed::describe(&clients.cfn, stack).await?)?;
-    ensure!(
-        after == asset.key(),
-        "the full deploy after the hotswap left {parameter}={after}:\n{text}"
-    );
-    ui::ok(format!(
-        "full deploy after it: {stack} has {parameter}={after}"
     ));
     Ok(())
 }
