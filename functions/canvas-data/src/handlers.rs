@@ -94,6 +94,21 @@ pub enum HandlerError {
     Table(#[from] TableError),
 }
 
+/// What Lambda reports, and a state machine's `Catch` matches: a short kind rather than Rust's
+/// type path, and the whole message.
+impl From<HandlerError> for lambda_runtime::Diagnostic {
+    fn from(e: HandlerError) -> Self {
+        let kind = match &e {
+            HandlerError::BadEvent(_) => "BadEvent",
+            HandlerError::Table(_) => "TableError",
+        };
+        lambda_runtime::Diagnostic {
+            error_type: kind.into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
 impl Request {
     pub fn parse(event: &Value) -> Result<Request, HandlerError> {
         let request: Request = serde_json::from_value(event.clone())
@@ -190,4 +205,22 @@ async fn check(env: &Env) -> Result<Value, HandlerError> {
     meta.map_err(TableError::from)?;
     let tables = env.dap.tables().await.map_err(TableError::from)?;
     Ok(json!({ "state": "ok", "database": "reachable", "dap_tables": tables.len() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_without_a_table_is_a_bad_event_by_kind_and_message() {
+        let e = Request::parse(&json!({"table": "accounts"})).unwrap_err();
+        let d = lambda_runtime::Diagnostic::from(e);
+        assert_eq!(d.error_type, "BadEvent");
+        assert!(
+            d.error_message.contains("table_name"),
+            "{}",
+            d.error_message
+        );
+        assert!(Request::parse(&json!({"check": true})).is_ok());
+    }
 }

@@ -37,6 +37,24 @@ pub enum Error {
     Event(String),
 }
 
+/// What Lambda reports for a direct invocation that fails: a short kind rather than Rust's type
+/// path, and the whole message.
+impl From<Error> for lambda_runtime::Diagnostic {
+    fn from(e: Error) -> Self {
+        let kind = match &e {
+            Error::BadRequest(_) => "BadRequest",
+            Error::Mips(_) => "MipsError",
+            Error::Cache(_) => "CacheError",
+            Error::Credentials { .. } => "CredentialsError",
+            Error::Event(_) => "UnsupportedEvent",
+        };
+        lambda_runtime::Diagnostic {
+            error_type: kind.into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
 /// A route whose result is cached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {

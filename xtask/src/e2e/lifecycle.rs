@@ -3,7 +3,6 @@
 //! stages use (the emulator's change sets list no changes for updates and drop outputs, so
 //! the checks here are on the stack's status, parameters and the functions' code).
 
-use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{ensure, Context, Result};
@@ -12,6 +11,7 @@ use base64::Engine;
 use infra::stage::Stage;
 
 use super::remote::invoke;
+use super::xtask;
 use crate::{aws, build, deployed, invoke as invoke_cmd, ui};
 
 /// The stack and function that the hotswap step replaces.
@@ -19,23 +19,6 @@ const HOTSWAP: (&str, &str) = ("mips-cache", "mips-cache-api");
 
 /// The stack destroyed and re-created through change sets, and the function checked in it.
 const CHANGE_SET: (&str, &str) = ("webhook-runner", "webhook-runner-intake");
-
-/// `cargo xtask <args>` as a child process; zips stamped with `epoch`. Returns its output.
-fn xtask(args: &[&str], epoch: Option<u64>) -> Result<String> {
-    let mut cmd = Command::new(std::env::current_exe()?);
-    cmd.args(args).env_remove("SOURCE_DATE_EPOCH");
-    if let Some(e) = epoch {
-        cmd.env("SOURCE_DATE_EPOCH", e.to_string());
-    }
-    let out = cmd.output()?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    ensure!(out.status.success(), "xtask {args:?} failed:\n{text}");
-    Ok(text)
-}
 
 fn now() -> Result<u64> {
     Ok(SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs())

@@ -1,11 +1,12 @@
 //! The last two phases of `cargo xtask test`: deploy every stack to the local stage, invoke a
 //! function of each service (host builds with `--local`, and the deployed zips through Lambda
-//! Invoke), read their logs, hotswap one, destroy one and re-create it through change sets; run every shipped arm64 `bootstrap` under qemu against
+//! Invoke, and `release smoke`), read their logs, hotswap one, destroy one and re-create it through change sets; run every shipped arm64 `bootstrap` under qemu against
 //! the local Runtime API.
 
 mod lifecycle;
 mod remote;
 
+use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, ensure, Context, Result};
@@ -43,6 +44,23 @@ const SMOKE: &[(&str, &str)] = &[
     ("canvas-data-sync-table", "\"state\":\"ok\""),
     ("canvas-data-init-table", "\"state\":\"ok\""),
 ];
+
+/// `cargo xtask <args>` as a child process; zips stamped with `epoch`. Returns its output.
+pub(super) fn xtask(args: &[&str], epoch: Option<u64>) -> Result<String> {
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args(args).env_remove("SOURCE_DATE_EPOCH");
+    if let Some(e) = epoch {
+        cmd.env("SOURCE_DATE_EPOCH", e.to_string());
+    }
+    let out = cmd.output()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ensure!(out.status.success(), "xtask {args:?} failed:\n{text}");
+    Ok(text)
+}
 
 fn deploy_args() -> deploy::Args {
     deploy::Args {
@@ -96,6 +114,9 @@ pub fn local_stage() -> Result<()> {
             check(binary, event, &outcome, expect)?;
         }
         remote::invocations(&stage).await?;
+        // what the release workflow runs against qa and prod, here through the local Lambda service
+        xtask(&["release", "smoke", "--stage", "local"], None)?;
+        ui::ok("release smoke --stage local: every function answered its smoke event");
         lifecycle::hotswap(&stage).await?;
         lifecycle::destroy_and_change_sets(&stage).await?;
         Ok(())

@@ -64,11 +64,11 @@ pub async fn invocations(stage: &Stage) -> Result<()> {
         out.function_error
     );
     ensure!(
-        text.contains(expect),
-        "the error does not name `{expect}`: {text}"
+        text.contains(expect) && text.contains(r#""errorType":"BadEvent""#),
+        "the error is not a BadEvent naming `{expect}`: {text}"
     );
     ui::ok(format!(
-        "Invoke {binary} with a bad event: Unhandled, names `{expect}`"
+        "Invoke {binary} with a bad event: Unhandled, errorType BadEvent, names `{expect}`"
     ));
 
     // what the function wrote reaches CloudWatch Logs, where `cargo xtask logs` reads it

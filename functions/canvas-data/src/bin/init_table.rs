@@ -10,7 +10,7 @@ async fn main() -> Result<(), Error> {
     let env = &env;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = support::deadline_from_epoch_ms(event.context.deadline);
-        Ok::<Value, Error>(canvas_data::handlers::init(env, &event.payload, deadline).await?)
+        canvas_data::handlers::init(env, &event.payload, deadline).await
     }))
     .await
 }

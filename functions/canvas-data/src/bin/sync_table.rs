@@ -9,7 +9,7 @@ async fn main() -> Result<(), Error> {
     let env = canvas_data::handlers::Env::from_environment().await?;
     let env = &env;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        Ok::<Value, Error>(canvas_data::handlers::sync(env, &event.payload).await?)
+        canvas_data::handlers::sync(env, &event.payload).await
     }))
     .await
 }

@@ -11,7 +11,7 @@ async fn main() -> Result<(), Error> {
     let app = mips_cache::app_from_env().await?;
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        app.handle(event.payload).await.map_err(Error::from)
+        app.handle(event.payload).await
     }))
     .await
 }
