@@ -61,6 +61,7 @@ async fn read_secret(secrets: &Secrets, name: &str) -> Result<DbConfig> {
 }
 
 async fn aws_logins(stage: &Stage) -> Result<(DbConfig, DbConfig)> {
+    aws::check_credentials(stage).await?;
     let conf = aws::config(stage).await;
     let secrets = Secrets::new(&conf);
     let stack = format!("{SERVICE}-{}", stage.name);

@@ -12,6 +12,7 @@ pub async fn run(
     yes: bool,
     confirm_stage: Option<&str>,
 ) -> Result<()> {
+    confirm::check_up_front(&stage.name, yes, confirm_stage)?;
     let services: Vec<&str> = match service {
         Some(s) if infra::services::SERVICES.contains(&s) => vec![s],
         Some(s) => bail!(
@@ -20,7 +21,7 @@ pub async fn run(
         ),
         None => infra::services::SERVICES.to_vec(),
     };
-    let clients = aws::Clients::new(&stage).await;
+    let clients = aws::Clients::connect(&stage).await?;
     let mut present = Vec::new();
     for s in services {
         let name = format!("{s}-{}", stage.name);

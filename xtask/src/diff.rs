@@ -126,7 +126,7 @@ pub fn render(diffs: &[ResourceDiff]) -> Vec<String> {
 /// `cargo xtask diff --stage S [--service S]`: exit 0 when every stack equals its deployment.
 pub async fn run(stage: infra::stage::Stage, service: Option<&str>) -> anyhow::Result<bool> {
     let stacks = infra::synth_stage(&stage, service)?;
-    let clients = crate::aws::Clients::new(&stage).await;
+    let clients = crate::aws::Clients::connect(&stage).await?;
     let mut equal = true;
     for s in &stacks {
         let deployed = match crate::deployed::describe(&clients.cfn, &s.name).await? {

@@ -12,7 +12,13 @@ pub async fn run(stage: Option<Stage>) -> Result<()> {
     };
     let stacks = infra::synth_stage(&shown, None)?;
     let clients = match &stage {
-        Some(s) => Some(aws::Clients::new(s).await),
+        Some(s) => match aws::Clients::connect(s).await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                ui::warn(format!("deployed status not shown: {e:#}"));
+                None
+            }
+        },
         None => None,
     };
     for s in &stacks {

@@ -66,7 +66,7 @@ pub async fn fetch(
 pub async fn run(stage: Stage, function: &str, since: &str, follow: bool) -> Result<()> {
     let target = invoke::find(stage, function)?;
     let group = format!("/aws/lambda/{}", target.function.physical_name);
-    let clients = aws::Clients::new(&target.stage).await;
+    let clients = aws::Clients::connect(&target.stage).await?;
     let mut start = (SystemTime::now() - parse_since(since)?)
         .duration_since(UNIX_EPOCH)?
         .as_millis() as i64;

@@ -31,6 +31,33 @@ pub fn decide(stage: &str, yes: bool, confirm: Option<&str>, interactive: bool) 
     }
 }
 
+/// The refusals that are certain before any work: a `--confirm` that names another stage, and
+/// `prod` without the stage named and no terminal to type it on. Other stages wait for the plan,
+/// since a deploy with no changes needs no confirmation.
+pub fn refusal_up_front(
+    stage: &str,
+    yes: bool,
+    confirm: Option<&str>,
+    interactive: bool,
+) -> Option<String> {
+    let mismatch = confirm.is_some_and(|c| c != stage);
+    if !mismatch && stage != "prod" {
+        return None;
+    }
+    match decide(stage, yes, confirm, interactive) {
+        Decision::Refuse(why) => Some(why),
+        _ => None,
+    }
+}
+
+/// [`refusal_up_front`] for this terminal, as an error.
+pub fn check_up_front(stage: &str, yes: bool, confirm: Option<&str>) -> Result<()> {
+    match refusal_up_front(stage, yes, confirm, crate::ui::is_interactive()) {
+        Some(why) => bail!("{why}; nothing was built or changed"),
+        None => Ok(()),
+    }
+}
+
 /// Apply the decision; `what` says what is about to happen.
 pub fn confirm(stage: &str, yes: bool, confirm: Option<&str>, what: &str) -> Result<()> {
     match decide(stage, yes, confirm, crate::ui::is_interactive()) {
@@ -73,6 +100,16 @@ mod tests {
         assert!(
             matches!(decide("qa", false, None, false), Decision::Refuse(m) if m.contains("--yes"))
         );
+    }
+
+    #[test]
+    fn certain_refusals_come_before_any_work() {
+        assert!(refusal_up_front("prod", true, None, false).is_some());
+        assert!(refusal_up_front("dev", true, Some("prod"), false).is_some());
+        assert_eq!(refusal_up_front("prod", true, Some("prod"), false), None);
+        assert_eq!(refusal_up_front("prod", true, None, true), None);
+        // A dev deploy without --yes may turn out to have nothing to confirm.
+        assert_eq!(refusal_up_front("dev", false, None, false), None);
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub async fn run(stage: Stage, args: Args) -> Result<Summary> {
     if args.hotswap && stage.name == "prod" {
         bail!("--hotswap is refused for prod: production changes go through CloudFormation only");
     }
+    confirm::check_up_front(&stage.name, args.yes, args.confirm.as_deref())?;
     let stacks = infra::synth_stage(&stage, args.service.as_deref())?;
     if stacks.is_empty() {
         bail!(
@@ -76,8 +77,9 @@ pub async fn run(stage: Stage, args: Args) -> Result<Summary> {
         .iter()
         .flat_map(|s| s.functions.iter().map(|f| f.binary.clone()))
         .collect();
+    // Credentials are checked before the build: a missing login should cost a second, not a build.
+    let clients = aws::Clients::connect(&stage).await?;
     let assets = build::build(&binaries)?;
-    let clients = aws::Clients::new(&stage).await;
     let bucket = assets::bootstrap(&clients.s3, &stage).await?;
     let uploaded = assets::upload(&clients.s3, &bucket, &assets).await?;
     if uploaded > 0 {

@@ -78,6 +78,27 @@ pub fn local_stage() -> Result<()> {
         let first = deploy::run(stage.clone(), deploy_args()).await?;
         ensure!(!first.stacks.is_empty(), "nothing was deployed");
         let clients = aws::Clients::new(&stage).await;
+        // The account check of AWS stages, on the emulator's STS: its answer must be the account
+        // in the deployed stacks' ARNs.
+        let account = aws::caller_account(&aws::config(&stage).await).await?;
+        let stack_id = clients
+            .cfn
+            .describe_stacks()
+            .stack_name(&first.stacks[0])
+            .send()
+            .await?
+            .stacks()
+            .first()
+            .and_then(|s| s.stack_id())
+            .unwrap_or_default()
+            .to_string();
+        ensure!(
+            stack_id.split(':').nth(4) == Some(account.as_str()),
+            "sts:GetCallerIdentity answered account {account:?}; the stack is {stack_id}"
+        );
+        ui::ok(format!(
+            "sts:GetCallerIdentity: account {account}, as in {stack_id}"
+        ));
         for name in &first.stacks {
             let d = deployed::describe(&clients.cfn, name)
                 .await?

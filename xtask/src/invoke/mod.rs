@@ -133,7 +133,7 @@ pub async fn remote_invoke(stage: &Stage, name: &str, payload: Vec<u8>) -> Resul
         crate::local::up(stage).await?;
         crate::system::ensure_qemu()?;
     }
-    let clients = aws::Clients::new(stage).await;
+    let clients = aws::Clients::connect(stage).await?;
     let out = clients
         .lambda
         .invoke()
