@@ -43,11 +43,12 @@ pub struct Clients {
 
 /// Fails fast, before any build or upload, when an AWS stage has no usable credentials: the SDK
 /// would otherwise report it on the first call as a dispatch failure buried in a debug dump.
-pub async fn check_credentials(stage: &Stage) -> Result<()> {
+/// `conf` is the stage's [`config`], the one the clients are then built from, so the profile and
+/// credential chain are loaded once per command.
+pub async fn check_credentials(stage: &Stage, conf: &SdkConfig) -> Result<()> {
     if stage.is_local() {
         return Ok(());
     }
-    let conf = config(stage).await;
     let Some(provider) = conf.credentials_provider() else {
         bail!(
             "no AWS credential provider for stage `{}`\n  hint: {CREDENTIALS_HINT}",
@@ -67,7 +68,7 @@ pub async fn check_credentials(stage: &Stage) -> Result<()> {
         );
     }
     if let Some(expected) = &stage.account {
-        let actual = caller_account(&conf).await?;
+        let actual = caller_account(conf).await?;
         if let Some(why) = account_mismatch(&stage.name, &expected.0, &actual) {
             bail!("{why}");
         }
@@ -98,28 +99,32 @@ pub fn account_mismatch(stage: &str, expected: &str, actual: &str) -> Option<Str
 impl Clients {
     /// Clients after [`check_credentials`]: what every command that talks to AWS starts with.
     pub async fn connect(stage: &Stage) -> Result<Clients> {
-        check_credentials(stage).await?;
-        Ok(Clients::new(stage).await)
+        let conf = config(stage).await;
+        check_credentials(stage, &conf).await?;
+        Ok(Clients::from_config(stage, &conf))
     }
 
     pub async fn new(stage: &Stage) -> Clients {
-        let conf = config(stage).await;
-        let s3_conf = aws_sdk_s3::config::Builder::from(&conf)
+        Clients::from_config(stage, &config(stage).await)
+    }
+
+    pub fn from_config(stage: &Stage, conf: &SdkConfig) -> Clients {
+        let s3_conf = aws_sdk_s3::config::Builder::from(conf)
             .force_path_style(stage.is_local())
             .build();
         Clients {
-            cfn: aws_sdk_cloudformation::Client::new(&conf),
+            cfn: aws_sdk_cloudformation::Client::new(conf),
             s3: aws_sdk_s3::Client::from_conf(s3_conf),
             lambda: match stage.lambda_endpoint() {
                 Some(url) => aws_sdk_lambda::Client::from_conf(
-                    aws_sdk_lambda::config::Builder::from(&conf)
+                    aws_sdk_lambda::config::Builder::from(conf)
                         .endpoint_url(url)
                         .build(),
                 ),
-                None => aws_sdk_lambda::Client::new(&conf),
+                None => aws_sdk_lambda::Client::new(conf),
             },
-            sfn: aws_sdk_sfn::Client::new(&conf),
-            logs: aws_sdk_cloudwatchlogs::Client::new(&conf),
+            sfn: aws_sdk_sfn::Client::new(conf),
+            logs: aws_sdk_cloudwatchlogs::Client::new(conf),
         }
     }
 }

@@ -61,11 +61,11 @@ async fn read_secret(secrets: &Secrets, name: &str) -> Result<DbConfig> {
 }
 
 async fn aws_logins(stage: &Stage) -> Result<(DbConfig, DbConfig)> {
-    aws::check_credentials(stage).await?;
     let conf = aws::config(stage).await;
+    aws::check_credentials(stage, &conf).await?;
     let secrets = Secrets::new(&conf);
     let stack = format!("{SERVICE}-{}", stage.name);
-    let clients = aws::Clients::new(stage).await;
+    let clients = aws::Clients::from_config(stage, &conf);
     let Some(d) = deployed::describe(&clients.cfn, &stack).await? else {
         bail!("{stack} is not deployed: run `cargo xtask deploy --stage {} --service {SERVICE}` first", stage.name);
     };

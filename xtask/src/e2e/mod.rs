@@ -77,10 +77,11 @@ pub fn local_stage() -> Result<()> {
         let stage = synth::load_stage("local")?;
         let first = deploy::run(stage.clone(), deploy_args()).await?;
         ensure!(!first.stacks.is_empty(), "nothing was deployed");
-        let clients = aws::Clients::new(&stage).await;
+        let conf = aws::config(&stage).await;
+        let clients = aws::Clients::from_config(&stage, &conf);
         // The account check of AWS stages, on the emulator's STS: its answer must be the account
         // in the deployed stacks' ARNs.
-        let account = aws::caller_account(&aws::config(&stage).await).await?;
+        let account = aws::caller_account(&conf).await?;
         let stack_id = clients
             .cfn
             .describe_stacks()
