@@ -1,5 +1,7 @@
-//! Results cached in S3 under `cache/`, one object per route and canonical query. Content is
-//! written only when it changed; an unchanged result only renews the object's `checked-at`.
+//! Results cached in S3 under `cache/`, one object per route and normalized query. Content is
+//! written only when it changed; an unchanged result only renews the object's metadata:
+//! `checked-at` (last confirmed against MIPS) and `asked-at` (last asked for by a caller), which
+//! is what keeps a variant refreshed and alive.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -33,6 +35,8 @@ pub struct Entry {
     pub content_type: String,
     /// Seconds since the epoch when the content was last confirmed against MIPS.
     pub checked_at: u64,
+    /// Seconds since the epoch when a caller last asked for it.
+    pub asked_at: u64,
     pub sha256: String,
 }
 
@@ -60,6 +64,10 @@ fn copy_source(bucket: &str, key: &str) -> String {
         .remove(b'.')
         .remove(b'~');
     format!("{bucket}/{}", utf8_percent_encode(key, KEEP))
+}
+
+fn seconds(meta: &std::collections::HashMap<String, String>, name: &str) -> u64 {
+    meta.get(name).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 pub fn sha256(body: &[u8]) -> String {
@@ -107,44 +115,105 @@ impl Cache {
             .await
             .map_err(err("GetObject", key))?
             .to_vec();
-        let checked_at = meta
-            .get("checked-at")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
         let sha = meta.get("sha256").cloned().unwrap_or_else(|| sha256(&body));
         Ok(Some(Entry {
             body,
             content_type,
-            checked_at,
+            checked_at: seconds(&meta, "checked-at"),
+            asked_at: seconds(&meta, "asked-at"),
             sha256: sha,
         }))
     }
 
-    /// Store `body` unless `previous` holds the same content, in which case only `checked-at`
-    /// is renewed (a metadata-only copy). Returns the entry as stored.
+    /// When a caller last asked for `key`, without reading its body; `None` when it is gone.
+    pub async fn asked_at(&self, key: &str) -> Result<Option<u64>, CacheError> {
+        match self
+            .s3
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(o) => Ok(Some(seconds(
+                &o.metadata().cloned().unwrap_or_default(),
+                "asked-at",
+            ))),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Err(e) => Err(err("HeadObject", key)(
+                aws_sdk_s3::error::DisplayErrorContext(e),
+            )),
+        }
+    }
+
+    /// Record that a caller asked for `entry` now, keeping its content.
+    pub async fn touch(&self, key: &str, entry: &Entry) -> Result<(), CacheError> {
+        self.copy_in_place(
+            key,
+            &entry.content_type,
+            &entry.sha256,
+            entry.checked_at,
+            now(),
+        )
+        .await
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), CacheError> {
+        self.s3
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| err("DeleteObject", key)(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    /// Replace an object's metadata with a copy onto itself.
+    async fn copy_in_place(
+        &self,
+        key: &str,
+        content_type: &str,
+        sha: &str,
+        checked_at: u64,
+        asked_at: u64,
+    ) -> Result<(), CacheError> {
+        self.s3
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .copy_source(copy_source(&self.bucket, key))
+            .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+            .content_type(content_type)
+            .metadata("sha256", sha)
+            .metadata("checked-at", checked_at.to_string())
+            .metadata("asked-at", asked_at.to_string())
+            .send()
+            .await
+            .map_err(|e| err("CopyObject", key)(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    /// Store `body` unless `previous` holds the same content, in which case only the metadata is
+    /// renewed. `asked` says whether a caller asked for it now; a refresh keeps the previous
+    /// `asked-at`, so refreshing does not keep an unused variant alive. Returns the entry stored.
     pub async fn put(
         &self,
         key: &str,
         body: Vec<u8>,
         content_type: &str,
         previous: Option<&Entry>,
+        asked: bool,
     ) -> Result<Entry, CacheError> {
         let sha = sha256(&body);
         let checked_at = now();
-        let same = previous.is_some_and(|p| p.sha256 == sha);
-        if same {
-            self.s3
-                .copy_object()
-                .bucket(&self.bucket)
-                .key(key)
-                .copy_source(copy_source(&self.bucket, key))
-                .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
-                .content_type(content_type)
-                .metadata("sha256", &sha)
-                .metadata("checked-at", checked_at.to_string())
-                .send()
-                .await
-                .map_err(|e| err("CopyObject", key)(aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        let asked_at = match previous {
+            Some(p) if !asked => p.asked_at,
+            _ => checked_at,
+        };
+        if previous.is_some_and(|p| p.sha256 == sha) {
+            self.copy_in_place(key, content_type, &sha, checked_at, asked_at)
+                .await?;
         } else {
             self.s3
                 .put_object()
@@ -153,6 +222,7 @@ impl Cache {
                 .content_type(content_type)
                 .metadata("sha256", &sha)
                 .metadata("checked-at", checked_at.to_string())
+                .metadata("asked-at", asked_at.to_string())
                 .body(ByteStream::from(body.clone()))
                 .send()
                 .await
@@ -162,6 +232,7 @@ impl Cache {
             body,
             content_type: content_type.into(),
             checked_at,
+            asked_at,
             sha256: sha,
         })
     }

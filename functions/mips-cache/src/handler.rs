@@ -1,6 +1,8 @@
-//! Routes: API Gateway HTTP API (payload 2.0) requests and direct `{"action": …}` invocations.
+//! The API function's events: API Gateway HTTP API (payload 2.0) requests and direct
+//! `{"action": "purge"}` invocations. Refresh runs in its own function (see [`crate::refresh`]).
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use aws_lambda_events::encodings::Body;
@@ -8,11 +10,17 @@ use aws_lambda_events::http::{HeaderMap, HeaderValue};
 use serde_json::{json, Value};
 use tokio::sync::OnceCell;
 
+use crate::balances::{self, BalanceItem, Period};
 use crate::cache::{Cache, Entry};
 use crate::config::Config;
 use crate::mips::{Credentials, MipsClient, MipsError};
-use crate::query::{self, BadParameter};
-use crate::transform;
+use crate::query::{BadParameter, Variant};
+use crate::transform::{self, Account, Segment};
+
+pub use crate::query::Route;
+
+/// A cached answer renews its `asked-at` at most this often (a metadata copy).
+const ASKED_RENEWAL_SECS: u64 = 86400;
 
 /// Everything a request needs; built once per cold start.
 pub struct App {
@@ -20,6 +28,7 @@ pub struct App {
     pub cache: Cache,
     pub mips: MipsClient,
     pub ssm: aws_sdk_ssm::Client,
+    pub lambda: aws_sdk_lambda::Client,
     credentials: OnceCell<Credentials>,
 }
 
@@ -33,6 +42,8 @@ pub enum Error {
     Cache(#[from] crate::cache::CacheError),
     #[error("reading the MIPS credentials parameter {parameter} failed: {message}")]
     Credentials { parameter: String, message: String },
+    #[error("starting the refresh function failed: {0}")]
+    StartRefresh(String),
     #[error("unsupported event: {0}")]
     Event(String),
 }
@@ -46,39 +57,13 @@ impl From<Error> for lambda_runtime::Diagnostic {
             Error::Mips(_) => "MipsError",
             Error::Cache(_) => "CacheError",
             Error::Credentials { .. } => "CredentialsError",
+            Error::StartRefresh(_) => "StartRefreshError",
             Error::Event(_) => "UnsupportedEvent",
         };
         lambda_runtime::Diagnostic {
             error_type: kind.into(),
             error_message: e.to_string(),
         }
-    }
-}
-
-/// A route whose result is cached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    Accounts,
-    Tags,
-    Balances,
-}
-
-impl Route {
-    fn name(self) -> &'static str {
-        match self {
-            Route::Accounts => "accounts",
-            Route::Tags => "tags",
-            Route::Balances => "balances",
-        }
-    }
-
-    fn from_name(name: &str) -> Option<Route> {
-        Some(match name {
-            "accounts" => Route::Accounts,
-            "tags" => Route::Tags,
-            "balances" => Route::Balances,
-            _ => return None,
-        })
     }
 }
 
@@ -90,13 +75,27 @@ pub enum CacheStatus {
     Stale,
 }
 
+/// What one MIPS session read: the chart, and the balances of each period asked for.
+pub struct Fetched {
+    segments: Vec<Segment>,
+    accounts: Vec<Account>,
+    balances: BTreeMap<Period, Result<Vec<BalanceItem>, MipsError>>,
+}
+
 impl App {
-    pub fn new(config: Config, cache: Cache, mips: MipsClient, ssm: aws_sdk_ssm::Client) -> App {
+    pub fn new(
+        config: Config,
+        cache: Cache,
+        mips: MipsClient,
+        ssm: aws_sdk_ssm::Client,
+        lambda: aws_sdk_lambda::Client,
+    ) -> App {
         App {
             config,
             cache,
             mips,
             ssm,
+            lambda,
             credentials: OnceCell::new(),
         }
     }
@@ -120,83 +119,128 @@ impl App {
             .await
     }
 
-    /// Compute a route's body from MIPS.
-    async fn compute(
+    /// One MIPS session: the chart, then the balances of each of `periods`. A period's failure
+    /// is kept for its variant; a failure of the chart fails them all.
+    pub(crate) async fn fetch(
         &self,
-        route: Route,
-        params: &BTreeMap<String, String>,
-    ) -> Result<(Vec<u8>, &'static str), Error> {
-        let options = query::options(params, route == Route::Balances)?;
-        let date = match route {
-            Route::Balances => Some(query::target_date(params)?),
-            _ => None,
-        };
+        periods: &[Period],
+        deadline: Instant,
+    ) -> Result<Fetched, Error> {
         let creds = self.credentials().await?;
-        let rules = &self.config.rules;
-        let (accounts, balances) = self
+        let fetched = self
             .mips
-            .with_session(creds, async |s| {
-                let segment = transform::program_segment(&s.segments().await?)
-                    .ok_or(MipsError::NoProgramSegment)?;
-                let accounts =
-                    transform::program_accounts(&s.accounts().await?, segment, &options, rules);
-                let balances = match date {
-                    Some(d) => Some(s.balances(d).await?),
-                    None => None,
-                };
-                Ok((accounts, balances))
+            .with_session(creds, deadline, async |s| {
+                let segments = s.segments().await?;
+                let accounts = s.accounts().await?;
+                let mut balances = BTreeMap::new();
+                for p in periods {
+                    balances.insert(*p, s.balances(p).await);
+                }
+                Ok(Fetched {
+                    segments,
+                    accounts,
+                    balances,
+                })
             })
             .await?;
-        Ok(match route {
-            Route::Accounts => (
-                transform::accounts_json(&accounts).into_bytes(),
+        Ok(fetched)
+    }
+
+    /// A variant's body and content type from what a session read.
+    pub(crate) fn render(
+        &self,
+        variant: &Variant,
+        fetched: &mut Fetched,
+    ) -> Result<(Vec<u8>, &'static str), MipsError> {
+        let programs = |o| {
+            let segment = transform::program_segment(&fetched.segments)
+                .ok_or(MipsError::NoSegment(transform::PROGRAM_SEGMENT))?;
+            Ok::<_, MipsError>(transform::program_accounts(
+                &fetched.accounts,
+                segment,
+                o,
+                &self.config.rules,
+            ))
+        };
+        Ok(match variant {
+            Variant::Accounts(o) => (
+                transform::accounts_json(&programs(o)?).into_bytes(),
                 "application/json",
             ),
-            Route::Tags => (
-                serde_json::to_vec(&transform::tags(&accounts)).expect("JSON"),
+            Variant::Tags(o) => (
+                serde_json::to_vec(&transform::tags(&programs(o)?)).expect("JSON"),
                 "application/json",
             ),
-            Route::Balances => (
-                transform::balances_csv(&accounts, &balances.unwrap_or_default()).into_bytes(),
-                "text/csv",
-            ),
+            Variant::Balances(p) => {
+                let chart = balances::gl_chart(&fetched.segments, &fetched.accounts)
+                    .ok_or(MipsError::NoSegment(balances::GL_SEGMENT))?;
+                let items = fetched
+                    .balances
+                    .remove(p)
+                    .unwrap_or_else(|| Ok(Vec::new()))?;
+                (balances::csv(p, &chart, &items).into_bytes(), "text/csv")
+            }
         })
     }
 
-    fn key(route: Route, params: &BTreeMap<String, String>) -> Result<String, Error> {
-        let options = query::options(params, route == Route::Balances)?;
-        let date = match route {
-            Route::Balances => Some(query::target_date(params)?),
-            _ => None,
+    async fn compute(
+        &self,
+        variant: &Variant,
+        deadline: Instant,
+    ) -> Result<(Vec<u8>, &'static str), Error> {
+        let periods: Vec<Period> = match variant {
+            Variant::Balances(p) => vec![*p],
+            _ => Vec::new(),
         };
-        Ok(format!(
-            "{}{}?{}",
-            crate::cache::PREFIX,
-            route.name(),
-            query::canonical(&options, date)
-        ))
+        let mut fetched = self.fetch(&periods, deadline).await?;
+        Ok(self.render(variant, &mut fetched)?)
     }
 
-    /// Serve a route: fresh cache, else MIPS (stored), else stale cache, else the error.
+    /// Serve a route: fresh cache, else MIPS (stored), else stale cache, else the error. The
+    /// cache failing on either side still lets MIPS answer.
     pub async fn serve(
         &self,
         route: Route,
         params: &BTreeMap<String, String>,
+        deadline: Instant,
     ) -> Result<(Entry, CacheStatus), Error> {
-        let key = Self::key(route, params)?;
-        let cached = self.cache.get(&key).await?;
+        let variant = Variant::from_request(route, params, balances::today())?;
+        let key = variant.key();
+        let cached = self.cache.get(&key).await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, key, "reading the cache failed; asking MIPS");
+            None
+        });
         if let Some(e) = &cached {
             if self.cache.is_fresh(e) {
+                if crate::cache::now().saturating_sub(e.asked_at) > ASKED_RENEWAL_SECS {
+                    if let Err(err) = self.cache.touch(&key, e).await {
+                        tracing::error!(error = %err, key, "recording the request failed");
+                    }
+                }
                 return Ok((e.clone(), CacheStatus::Hit));
             }
         }
-        match self.compute(route, params).await {
+        match self.compute(&variant, deadline).await {
             Ok((body, content_type)) => {
-                let entry = self
+                match self
                     .cache
-                    .put(&key, body, content_type, cached.as_ref())
-                    .await?;
-                Ok((entry, CacheStatus::Miss))
+                    .put(&key, body.clone(), content_type, cached.as_ref(), true)
+                    .await
+                {
+                    Ok(entry) => Ok((entry, CacheStatus::Miss)),
+                    Err(e) => {
+                        tracing::error!(error = %e, key, "writing the cache failed; answering anyway");
+                        let now = crate::cache::now();
+                        let entry = Entry {
+                            sha256: crate::cache::sha256(&body),
+                            body,
+                            content_type: content_type.into(),
+                            checked_at: now,
+                            asked_at: now,
+                        };
+                        Ok((entry, CacheStatus::Miss))
+                    }
+                }
             }
             Err(e @ (Error::Mips(_) | Error::Credentials { .. })) => match cached {
                 Some(stale) => {
@@ -209,45 +253,46 @@ impl App {
         }
     }
 
-    /// Recompute every cached object; returns how many.
-    pub async fn refresh(&self) -> Result<usize, Error> {
-        let mut n = 0;
-        for key in self.cache.keys().await? {
-            let rest = key.trim_start_matches(crate::cache::PREFIX);
-            let (name, q) = rest.split_once('?').unwrap_or((rest, ""));
-            let Some(route) = Route::from_name(name) else {
-                tracing::warn!(key, "skipping an object that is not a cached route");
-                continue;
-            };
-            let params = query::parse_canonical(q);
-            let (body, content_type) = self.compute(route, &params).await?;
-            let previous = self.cache.get(&key).await?;
-            self.cache
-                .put(&key, body, content_type, previous.as_ref())
-                .await?;
-            n += 1;
-        }
-        Ok(n)
+    /// Start the refresh function without waiting for it: it runs for minutes, the API for 30 s.
+    pub async fn start_refresh(&self) -> Result<String, Error> {
+        let function = self.config.refresh_function.clone().ok_or_else(|| {
+            Error::StartRefresh("REFRESH_FUNCTION is not set for this function".into())
+        })?;
+        self.lambda
+            .invoke()
+            .function_name(&function)
+            .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+            .payload(aws_sdk_lambda::primitives::Blob::new(
+                json!({ "action": "refresh" }).to_string(),
+            ))
+            .send()
+            .await
+            .map_err(|e| {
+                Error::StartRefresh(format!(
+                    "{function}: {}",
+                    aws_sdk_lambda::error::DisplayErrorContext(e)
+                ))
+            })?;
+        Ok(function)
     }
 
-    /// Any event the function receives.
-    pub async fn handle(&self, event: Value) -> Result<Value, Error> {
+    /// Any event the API function receives.
+    pub async fn handle(&self, event: Value, deadline: Instant) -> Result<Value, Error> {
         if event.get("requestContext").is_some() && event.get("routeKey").is_some() {
-            let response = self.http(&event).await;
+            let response = self.http(&event, deadline).await;
             return Ok(serde_json::to_value(response).expect("response serializes"));
         }
         match event.get("action").and_then(Value::as_str) {
-            Some("refresh") => {
-                Ok(json!({ "action": "refresh", "refreshed": self.refresh().await? }))
-            }
             Some("purge") => Ok(json!({ "action": "purge", "deleted": self.cache.purge().await? })),
             _ => Err(Error::Event(
-                "expected an HTTP API request or {\"action\": \"refresh\"|\"purge\"}".into(),
+                "expected an HTTP API request or {\"action\": \"purge\"} (refresh is the \
+                 mips-cache-refresh function's)"
+                    .into(),
             )),
         }
     }
 
-    async fn http(&self, event: &Value) -> ApiGatewayV2httpResponse {
+    async fn http(&self, event: &Value, deadline: Instant) -> ApiGatewayV2httpResponse {
         let method = event
             .pointer("/requestContext/http/method")
             .and_then(Value::as_str)
@@ -267,8 +312,10 @@ impl App {
             ("GET", "/tags") => Route::Tags,
             ("GET", "/balances") => Route::Balances,
             ("POST", "/cache/refresh") => {
-                return match self.refresh().await {
-                    Ok(n) => json_response(200, json!({ "refreshed": n }), None),
+                return match self.start_refresh().await {
+                    Ok(f) => {
+                        json_response(202, json!({ "refresh": "started", "function": f }), None)
+                    }
                     Err(e) => error_response(&e),
                 };
             }
@@ -286,7 +333,7 @@ impl App {
                 )
             }
         };
-        match self.serve(route, &params).await {
+        match self.serve(route, &params, deadline).await {
             Ok((entry, status)) => response(200, entry.body, &entry.content_type, Some(status)),
             Err(e) => error_response(&e),
         }
@@ -300,11 +347,16 @@ fn error_response(e: &Error) -> ApiGatewayV2httpResponse {
             json!({ "error": b.to_string(), "parameter": b.parameter }),
             None,
         ),
+        // these messages name the MIPS call and status, never a credential
+        Error::StartRefresh(_) => {
+            tracing::error!(error = %e, "refresh not started");
+            json_response(502, json!({ "error": e.to_string() }), None)
+        }
         Error::Mips(_) | Error::Credentials { .. } => {
-            tracing::error!(error = %e, "MIPS unavailable and nothing cached");
+            tracing::error!(error = %e, "upstream failed and nothing cached");
             json_response(
                 502,
-                json!({ "error": "MIPS is unavailable and no cached result exists" }),
+                json!({ "error": format!("{e}; no cached result exists") }),
                 None,
             )
         }

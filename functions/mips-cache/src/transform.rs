@@ -24,16 +24,6 @@ pub struct Account {
     pub title: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct BalanceRow {
-    #[serde(rename = "SEGMENT_N0")]
-    pub code: String,
-    #[serde(rename = "TYPE")]
-    pub kind: u8,
-    #[serde(rename = "POSTEDAMT")]
-    pub amount: f64,
-}
-
 /// What a caller asked for through the query string.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Options {
@@ -110,26 +100,27 @@ pub fn program_accounts(
         // first one wins on the same 6 digits
         by_code.entry(key).or_insert_with(|| clean_name(&a.title));
     }
+    // As upstream: priority codes, then the pseudo-codes, then the rest; `limit` keeps the head.
     let mut out = Vec::with_capacity(by_code.len() + 2);
     for p in &options.priority_codes {
         if let Some(name) = by_code.remove(p) {
             out.push((p.clone(), name));
         }
     }
-    out.extend(by_code);
     if options.show_other_code {
         out.push((rules.other_code.clone(), OTHER_NAME.into()));
     }
     if !options.hide_no_program_code {
         out.push((rules.no_program_code.clone(), NO_PROGRAM_NAME.into()));
     }
+    out.extend(by_code);
     if let Some(limit) = options.limit {
         out.truncate(limit);
     }
     out
 }
 
-/// `{code: name}` in the list's order (priority codes first, pseudo-codes last). Written by hand
+/// `{code: name}` in the list's order. Written by hand
 /// because serde_json's map sorts its keys.
 pub fn accounts_json(accounts: &[(String, String)]) -> String {
     let entries: Vec<String> = accounts
@@ -155,44 +146,6 @@ pub fn tags(accounts: &[(String, String)]) -> Vec<String> {
             format!("{name} / {code}")
         })
         .collect()
-}
-
-/// CSV of start balance, activity and end balance per program, in cents summed exactly.
-pub fn balances_csv(accounts: &[(String, String)], rows: &[BalanceRow]) -> String {
-    let mut sums: BTreeMap<String, [i64; 3]> = BTreeMap::new();
-    for r in rows {
-        if !(1..=3).contains(&r.kind) {
-            continue;
-        }
-        let key: String = r.code.trim().chars().take(6).collect();
-        sums.entry(key).or_default()[usize::from(r.kind - 1)] += (r.amount * 100.0).round() as i64;
-    }
-    let mut out = String::from("code,name,start_balance,activity,end_balance\n");
-    for (code, name) in accounts {
-        let [start, activity, end] = sums.get(code).copied().unwrap_or_default();
-        out.push_str(&format!(
-            "{},{},{},{},{}\n",
-            code,
-            csv_field(name),
-            cents(start),
-            cents(activity),
-            cents(end)
-        ));
-    }
-    out
-}
-
-fn cents(v: i64) -> String {
-    let sign = if v < 0 { "-" } else { "" };
-    format!("{sign}{}.{:02}", v.abs() / 100, v.abs() % 100)
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }
 
 #[cfg(test)]

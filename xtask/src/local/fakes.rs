@@ -66,15 +66,65 @@ async fn accounts(State(d): State<Data>, h: HeaderMap) -> Response {
     d.file("accounts.json")
 }
 
-async fn balances(State(d): State<Data>, h: HeaderMap) -> Response {
+/// The `GetAccountBalances` body MIPS expects (docs/mips-cache.md), for the dates given.
+fn balances_body(from: &str, to: &str) -> Value {
+    serde_json::json!({
+        "BOInformation": {"constructor": {}, "ModelFields": {
+            "fields": [{"DISPBAL_DATEFROM": from}, {"DISPBAL_DATETO": to}],
+            "DISPBAL_SEGINFO": [{"fields": [
+                {"GRID_PHY_ID": 0}, {"FILTER_SELECT": true}, {"FILTER_ORDER": -1},
+                {"FILTER_FIX": false}, {"FILTER_DATATYPE": 10}, {"FILTER_FIELDTYPE": 40},
+                {"FILTER_ITEM": "GL"}, {"FILTER_OPERATOR": "<>"},
+                {"FILTER_CRITERIA1": "<Blank>"}, {"FILTER_CRITERIA2": ""}
+            ]}]
+        }},
+        "MethodParameters": {"strJson": "{\"level\":1}"}
+    })
+}
+
+fn is_date(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
+
+async fn balances(State(d): State<Data>, h: HeaderMap, body: axum::Json<Value>) -> Response {
     if !authorized(&h) {
         return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let date = |i: usize, k: &str| {
+        body.pointer(&format!("/BOInformation/ModelFields/fields/{i}/{k}"))
+            .and_then(Value::as_str)
+            .filter(|v| is_date(v))
+            .map(str::to_string)
+    };
+    let (Some(from), Some(to)) = (date(0, "DISPBAL_DATEFROM"), date(1, "DISPBAL_DATETO")) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "DISPBAL_DATEFROM/DISPBAL_DATETO as YYYY-MM-DD",
+        )
+            .into_response();
+    };
+    if body.0 != balances_body(&from, &to) {
+        return (
+            StatusCode::BAD_REQUEST,
+            "not the GetAccountBalances body of the GL segment",
+        )
+            .into_response();
     }
     d.file("balances.json")
 }
 
-async fn logout() -> StatusCode {
-    StatusCode::OK
+async fn logout(h: HeaderMap) -> StatusCode {
+    if authorized(&h) {
+        StatusCode::OK
+    } else {
+        StatusCode::UNAUTHORIZED
+    }
 }
 
 /// Serve the fakes on their ports until killed.

@@ -1,4 +1,4 @@
-//! Lambda entry point of `mips-cache-api`: HTTP API routes and `{"action": …}` invocations.
+//! Lambda entry point of `mips-cache-api`: HTTP API routes and `{"action": "purge"}`.
 // The handler's nested async state machine is deeper than rustc's default layout limit.
 #![recursion_limit = "256"]
 
@@ -11,7 +11,8 @@ async fn main() -> Result<(), Error> {
     let app = mips_cache::app_from_env().await?;
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        app.handle(event.payload).await
+        let deadline = support::deadline_from_epoch_ms(event.context.deadline);
+        app.handle(event.payload, deadline).await
     }))
     .await
 }

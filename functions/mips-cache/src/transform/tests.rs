@@ -55,20 +55,20 @@ fn finds_the_program_segment_by_title() {
 }
 
 #[test]
-fn default_options_keep_active_six_digit_program_codes_then_pseudo_codes() {
+fn default_options_keep_pseudo_codes_then_active_six_digit_program_codes() {
     let out = program_accounts(&chart(), 1, &Options::default(), &rules());
     let codes: Vec<&str> = out.iter().map(|(c, _)| c.as_str()).collect();
-    assert_eq!(codes, ["101300", "200100", "000001", "000000"]);
+    assert_eq!(codes, ["000001", "000000", "101300", "200100"]);
+    assert_eq!(out[0].1, "Other");
+    assert_eq!(out[1].1, "No Program");
     assert_eq!(
-        out[0].1, "Leadership Academy",
+        out[2].1, "Leadership Academy",
         "first one wins on the same 6 digits"
     );
     assert_eq!(
-        out[1].1, "Teacher Residency 2 NYC",
+        out[3].1, "Teacher Residency 2 NYC",
         "characters outside the allowed set are removed"
     );
-    assert_eq!(out[2].1, "Other");
-    assert_eq!(out[3].1, "No Program");
 }
 
 #[test]
@@ -83,8 +83,26 @@ fn inactive_codes_shown_allow_five_digits() {
         .collect();
     assert_eq!(
         codes,
-        ["101300", "150000", "15001", "200100", "000001", "000000"]
+        ["000001", "000000", "101300", "150000", "15001", "200100"]
     );
+}
+
+#[test]
+fn limit_keeps_the_head_priority_then_other_then_no_program_then_the_rest() {
+    let opts = |limit| Options {
+        priority_codes: vec!["200100".into()],
+        limit: Some(limit),
+        ..Options::default()
+    };
+    let codes = |limit| -> Vec<String> {
+        program_accounts(&chart(), 1, &opts(limit), &rules())
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect()
+    };
+    assert_eq!(codes(9), ["200100", "000001", "000000", "101300"]);
+    assert_eq!(codes(3), ["200100", "000001", "000000"]);
+    assert_eq!(codes(2), ["200100", "000001"]);
 }
 
 #[test]
@@ -122,46 +140,6 @@ fn tags_cut_names_to_245_and_codes_to_6() {
     assert_eq!(t[0].len(), 245 + 3 + 6);
     assert!(t[0].ends_with(" / 123456"));
     assert_eq!(t[1], "Leadership / 101300");
-}
-
-#[test]
-fn balances_sum_per_program_and_type_in_exact_cents() {
-    let accounts = vec![
-        ("101300".to_string(), "Leadership, Inc".to_string()),
-        ("200100".to_string(), "Residency".to_string()),
-    ];
-    let rows = vec![
-        BalanceRow {
-            code: "101300".into(),
-            kind: 1,
-            amount: 100.10,
-        },
-        BalanceRow {
-            code: "1013009".into(),
-            kind: 1,
-            amount: 0.20,
-        },
-        BalanceRow {
-            code: "101300".into(),
-            kind: 2,
-            amount: -30.05,
-        },
-        BalanceRow {
-            code: "101300".into(),
-            kind: 3,
-            amount: 70.25,
-        },
-        BalanceRow {
-            code: "555555".into(),
-            kind: 3,
-            amount: 1.0,
-        },
-    ];
-    let csv = balances_csv(&accounts, &rows);
-    assert_eq!(
-        csv,
-        "code,name,start_balance,activity,end_balance\n101300,\"Leadership, Inc\",100.30,-30.05,70.25\n200100,Residency,0.00,0.00,0.00\n"
-    );
 }
 
 #[test]
