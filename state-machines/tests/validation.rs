@@ -170,7 +170,7 @@ fn wait_for_task_token_must_pass_the_token() {
 
 #[test]
 fn canvas_refresh_is_valid_and_names_its_placeholders() {
-    let d = canvas_data::refresh(7).unwrap();
+    let d = canvas_data::refresh(7, 7200).unwrap();
     let expected: std::collections::BTreeSet<String> = [
         canvas_data::INIT_TABLE,
         canvas_data::LIST_TABLES,

@@ -1,5 +1,7 @@
 //! `cargo xtask db-prepare --stage S`: the canvas-data database of a stage, set up idempotently
-//! (application role with the password from its secret, database, schema, grants).
+//! (application role with the password from its secret, database, schema, grants, and the
+//! consumers' read-only `<app>_reader` role, whose secret `<database secret>-reader` is created
+//! with a generated password on first use, locally too).
 //!
 //! Locally the administrator is the local cluster's superuser. On AWS it is the cluster's
 //! RDS-managed master login (the stack's `ReplicaClusterMasterSecretArn` output), and the
@@ -23,14 +25,15 @@ pub struct Reach {
 
 pub async fn run(stage: &Stage, reach: Reach) -> Result<()> {
     let settings = &stage.services.canvas_data;
-    let (admin, app) = if stage.is_local() {
+    let (admin, app, secrets) = if stage.is_local() {
         local::up(stage).await?;
         let secrets = Secrets::new(&aws::config(stage).await);
         let app = read_secret(&secrets, &settings.database_secret(stage)).await?;
-        (local::local_admin(stage)?, app)
+        (local::local_admin(stage)?, app, secrets)
     } else {
         aws_logins(stage).await?
     };
+    let reader = reader_login(&secrets, &reader_secret(stage), &app).await?;
     let via = |c: DbConfig| DbConfig {
         host: reach.host.clone().unwrap_or(c.host.clone()),
         port: reach.port.unwrap_or(c.port),
@@ -40,13 +43,68 @@ pub async fn run(stage: &Stage, reach: Reach) -> Result<()> {
         "preparing {:?} (schema {}) as {}",
         app, settings.schema, admin.user
     ));
-    let done = canvas_data::prepare::prepare(&via(admin), &via(app), &settings.schema)
-        .await
+    let done = canvas_data::prepare::prepare_with_reader(
+        &via(admin),
+        &via(app),
+        Some(&via(reader)),
+        &settings.schema,
+    )
+    .await
         .context("preparing the database (run where the database is reachable; --host/--port point at a tunnel)")?;
     for line in done {
         ui::ok(line);
     }
     Ok(())
+}
+
+/// Where the read-only login lives: next to the application's.
+pub fn reader_secret(stage: &Stage) -> String {
+    format!(
+        "{}-reader",
+        stage.services.canvas_data.database_secret(stage)
+    )
+}
+
+/// The consumers' login, `<app>_reader` on the application's database; the secret is created
+/// with a generated password when missing.
+async fn reader_login(secrets: &Secrets, name: &str, app: &DbConfig) -> Result<DbConfig> {
+    if secrets
+        .describe_secret()
+        .secret_id(name)
+        .send()
+        .await
+        .is_ok()
+    {
+        return read_secret(secrets, name).await;
+    }
+    let password = generated_password(secrets, name).await?;
+    let value = json!({
+        "username": format!("{}_reader", app.user), "password": password,
+        "host": app.host, "port": app.port, "dbname": app.dbname
+    })
+    .to_string();
+    secrets
+        .create_secret()
+        .name(name)
+        .description("canvas-data read-only login for consumers (cargo xtask db-prepare)")
+        .secret_string(&value)
+        .send()
+        .await
+        .map_err(|e| aws::explain("secretsmanager:CreateSecret", name, e))?;
+    ui::ok(format!("secret {name}: created with a generated password"));
+    Ok(DbConfig::from_secret_json(&value)?)
+}
+
+async fn generated_password(secrets: &Secrets, name: &str) -> Result<String> {
+    Ok(secrets
+        .get_random_password()
+        .password_length(40)
+        .exclude_punctuation(true)
+        .send()
+        .await
+        .map_err(|e| aws::explain("secretsmanager:GetRandomPassword", name, e))?
+        .random_password
+        .unwrap_or_default())
 }
 
 async fn read_secret(secrets: &Secrets, name: &str) -> Result<DbConfig> {
@@ -60,7 +118,7 @@ async fn read_secret(secrets: &Secrets, name: &str) -> Result<DbConfig> {
         .with_context(|| format!("secret {name}"))
 }
 
-async fn aws_logins(stage: &Stage) -> Result<(DbConfig, DbConfig)> {
+async fn aws_logins(stage: &Stage) -> Result<(DbConfig, DbConfig, Secrets)> {
     let conf = aws::config(stage).await;
     aws::check_credentials(stage, &conf).await?;
     let secrets = Secrets::new(&conf);
@@ -99,15 +157,7 @@ async fn aws_logins(stage: &Stage) -> Result<(DbConfig, DbConfig)> {
     let app = match secrets.describe_secret().secret_id(&name).send().await {
         Ok(_) => read_secret(&secrets, &name).await?,
         Err(_) => {
-            let password = secrets
-                .get_random_password()
-                .password_length(40)
-                .exclude_punctuation(true)
-                .send()
-                .await
-                .map_err(|e| aws::explain("secretsmanager:GetRandomPassword", &name, e))?
-                .random_password
-                .unwrap_or_default();
+            let password = generated_password(&secrets, &name).await?;
             let value = json!({
                 "username": "canvas_app", "password": password,
                 "host": host, "port": 5432, "dbname": "canvas"
@@ -125,5 +175,5 @@ async fn aws_logins(stage: &Stage) -> Result<(DbConfig, DbConfig)> {
             DbConfig::from_secret_json(&value)?
         }
     };
-    Ok((admin, app))
+    Ok((admin, app, secrets))
 }

@@ -3,6 +3,7 @@
 mod aws;
 mod bench;
 mod build;
+mod canvas_data_cmd;
 mod codegen;
 mod db_prepare;
 mod deploy;
@@ -131,6 +132,11 @@ enum Cmd {
         /// Connect through this port instead.
         #[arg(long)]
         port: Option<u16>,
+    },
+    /// canvas-data's tables: their status, or a reset so a table's next run re-inits.
+    CanvasData {
+        #[command(subcommand)]
+        action: canvas_data_cmd::Action,
     },
     /// Print performance numbers: synth, no-op deploy, rebuild, zip sizes, cold start.
     Bench {
@@ -334,6 +340,11 @@ async fn run(cli: Cli) -> Result<i32> {
             port,
         } => {
             db_prepare::run(&stage(&s)?, db_prepare::Reach { host, port }).await?;
+            Ok(0)
+        }
+        Cmd::CanvasData { action } => {
+            let s = stage(action.stage())?;
+            canvas_data_cmd::run(action, s).await?;
             Ok(0)
         }
         Cmd::Bench { name } => {

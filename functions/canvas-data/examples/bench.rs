@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use canvas_data::dap::{Credentials, DapClient, Timing};
 use canvas_data::db::{self, DbConfig};
 use canvas_data::fake::{self, FakeDap, FakeTable};
-use canvas_data::init::{column_defs, init_table, Budget};
+use canvas_data::init::{column_defs, init_table, Budget, Limits};
 use canvas_data::schema::TableSchema;
 use serde_json::json;
 
@@ -151,7 +151,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     eprintln!("init-table…");
     let t = Instant::now();
-    let report = init_table(&client, &mut bench.client, "bench", "people", budget).await?;
+    let report = init_table(
+        &client,
+        &mut bench.client,
+        "bench",
+        "people",
+        budget,
+        Limits::default(),
+    )
+    .await?;
     let ours = t.elapsed();
     assert_eq!(report.rows as usize, rows, "every row loaded");
 

@@ -31,6 +31,10 @@ pub enum TableError {
     },
     #[error("{0} is being refreshed by another run (its advisory lock is held); try again when that run ends")]
     Busy(String),
+    #[error("{table}: stopped after {rounds} rounds in this execution (the stage's max_rounds); the next execution resumes from its checkpoint")]
+    RoundCap { table: String, rounds: u32 },
+    #[error("{table}: stopped, this execution has less than one function run left before its timeout (the stage's execution_timeout_minutes); the next execution resumes from its checkpoint")]
+    OutOfTime { table: String },
     #[error("`{0}` is not a DAP table name (lower-case letters, digits and _)")]
     BadName(String),
 }

@@ -51,6 +51,7 @@ struct Inner {
     throttle: u32,
     stall: HashSet<(String, usize)>,
     broken_schema: HashSet<String>,
+    expired: HashSet<String>,
     logins: u32,
     queries: Vec<(String, Option<String>)>,
 }
@@ -134,6 +135,14 @@ impl FakeDap {
     /// The table's schema request fails with a 500, every time.
     pub fn break_schema(&self, table: &str) {
         self.lock().broken_schema.insert(table.into());
+    }
+
+    /// Every job started so far expires, as DAP's do after about a day: the job and the URLs
+    /// of its objects answer 404.
+    pub fn expire_jobs(&self) {
+        let mut inner = self.lock();
+        let ids: Vec<String> = inner.jobs.keys().cloned().collect();
+        inner.expired.extend(ids);
     }
 
     pub fn logins(&self) -> u32 {
@@ -300,6 +309,9 @@ async fn job(State(f): State<FakeDap>, headers: HeaderMap, Path(id): Path<String
         return r;
     }
     let mut inner = f.lock();
+    if inner.expired.contains(&id) {
+        return (StatusCode::NOT_FOUND, "no such job").into_response();
+    }
     let Some(job) = inner.jobs.get_mut(&id) else {
         return (StatusCode::NOT_FOUND, "no such job").into_response();
     };
@@ -330,10 +342,23 @@ async fn urls(State(f): State<FakeDap>, headers: HeaderMap, body: String) -> Res
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1");
     let mut urls = serde_json::Map::new();
+    let inner = f.lock();
     for id in ids
         .iter()
         .filter_map(|o| o.get("id").and_then(Value::as_str))
     {
+        // ids are <table>/<job>/<index>
+        if id
+            .split('/')
+            .nth(1)
+            .is_some_and(|job| inner.expired.contains(job))
+        {
+            return (
+                StatusCode::NOT_FOUND,
+                Json(json!({ "error": { "message": format!("object {id} not found") } })),
+            )
+                .into_response();
+        }
         // pre-signed in the real API: a query string that must never reach a log
         let url = format!("http://{host}/objects/{id}?X-Amz-Signature=fake-signature");
         urls.insert(id.into(), json!({ "url": url }));

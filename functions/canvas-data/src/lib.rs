@@ -11,6 +11,8 @@ pub mod fake;
 pub mod handlers;
 pub mod init;
 mod load;
+pub mod metrics;
+pub mod ops;
 pub mod prepare;
 pub mod rows;
 pub mod schema;
@@ -26,6 +28,7 @@ pub use error::{check_table_name, TableError};
 pub enum State {
     NeedsInit,
     NeedsInitContinue,
+    NeedsSyncContinue,
     Complete,
     CompleteWithUpdate,
 }

@@ -1,6 +1,6 @@
 //! Step Functions state machine from a validated `state_machines::Definition`: its own role granted
-//! exactly the tasks the definition names, error-level logging without execution data, a
-//! failed-executions alarm.
+//! exactly the tasks the definition names, error-level logging without execution data, alarms
+//! on failed, timed-out and aborted executions.
 
 use std::collections::BTreeMap;
 
@@ -177,20 +177,27 @@ impl StateMachine {
             name: definition.name.clone(),
             definition: definition_json,
         });
-        Alarm::new(
-            stack,
-            &format!("{id}FailedAlarm"),
-            AlarmProps {
-                description: format!("{physical_name} executions failed"),
-                namespace: "AWS/States",
-                metric: "ExecutionsFailed",
-                dimensions: vec![("StateMachineArn", r#ref(&id).into())],
-                statistic: "Sum",
-                threshold: 1.0,
-                periods: 1,
-                period_seconds: 300,
-            },
-        );
+        // a timed-out or aborted execution never reaches its own reporting states
+        for (kind, metric, what) in [
+            ("Failed", "ExecutionsFailed", "failed"),
+            ("TimedOut", "ExecutionsTimedOut", "timed out"),
+            ("Aborted", "ExecutionsAborted", "were aborted"),
+        ] {
+            Alarm::new(
+                stack,
+                &format!("{id}{kind}Alarm"),
+                AlarmProps {
+                    description: format!("{physical_name} executions {what}"),
+                    namespace: "AWS/States",
+                    metric,
+                    dimensions: vec![("StateMachineArn", r#ref(&id).into())],
+                    statistic: "Sum",
+                    threshold: 1.0,
+                    periods: 1,
+                    period_seconds: 300,
+                },
+            );
+        }
         stack.add_output(
             &format!("{id}Arn"),
             r#ref(&id).into(),

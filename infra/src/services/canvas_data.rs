@@ -9,6 +9,9 @@ use crate::constructs::*;
 use crate::stage::{FunctionOverrides, ScheduleExpr, Stage};
 
 pub const SERVICE: &str = "canvas-data";
+/// What the functions write in embedded metric format (`functions/canvas-data/src/metrics.rs`).
+const LAG_NAMESPACE: &str = "CanvasData";
+const LAG_METRIC: &str = "LagHours";
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -30,6 +33,17 @@ pub struct Settings {
     pub vpc: Option<VpcSettings>,
     /// Where the refresh summary is e-mailed.
     pub notify_email: Option<String>,
+    /// An execution of the refresh stops after this; at most two thirds of a `rate()` schedule's
+    /// interval, so two executions never work at once.
+    pub execution_timeout_minutes: u32,
+    /// Function runs per table in one execution; past it the table fails and the next
+    /// execution resumes from its checkpoint.
+    pub max_rounds: u32,
+    /// Runs in a row failing the same way after which a checkpoint is dropped and the table
+    /// starts over with a new snapshot.
+    pub max_same_failures: u32,
+    /// Alarm when a table's data is older than this (now − its last `until`).
+    pub lag_alarm_hours: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -76,6 +90,10 @@ impl Default for Settings {
             database: DatabaseSettings::default(),
             vpc: None,
             notify_email: None,
+            execution_timeout_minutes: 120,
+            max_rounds: 20,
+            max_same_failures: 3,
+            lag_alarm_hours: 24,
         }
     }
 }
@@ -113,6 +131,54 @@ impl Settings {
                 )
             },
         )?;
+        check((1..=200).contains(&self.max_rounds), "max_rounds", || {
+            format!("max_rounds must be 1-200, got {}", self.max_rounds)
+        })?;
+        check(
+            (1..=50).contains(&self.max_same_failures),
+            "max_same_failures",
+            || {
+                format!(
+                    "max_same_failures must be 1-50, got {}",
+                    self.max_same_failures
+                )
+            },
+        )?;
+        check(
+            (30..=1440).contains(&self.execution_timeout_minutes),
+            "execution_timeout_minutes",
+            || {
+                format!(
+                    "execution_timeout_minutes must be 30-1440 (a function run of up to 15 minutes and a margin must fit), got {}",
+                    self.execution_timeout_minutes
+                )
+            },
+        )?;
+        if let Some(interval) = rate_minutes(&self.schedule.0) {
+            check(
+                self.execution_timeout_minutes as u64 * 3 <= interval * 2,
+                "execution_timeout_minutes",
+                || {
+                    format!(
+                        "execution_timeout_minutes ({}) must be at most two thirds of the schedule's interval ({interval} minutes), so two refreshes never overlap",
+                        self.execution_timeout_minutes
+                    )
+                },
+            )?;
+            check(
+                self.lag_alarm_hours as u64 * 60 > interval,
+                "lag_alarm_hours",
+                || {
+                    format!(
+                        "lag_alarm_hours ({}) must exceed the schedule's interval ({interval} minutes), or every table alarms between refreshes",
+                        self.lag_alarm_hours
+                    )
+                },
+            )?;
+        }
+        check(self.lag_alarm_hours >= 1, "lag_alarm_hours", || {
+            "lag_alarm_hours must be at least 1".into()
+        })?;
         if let Some(vpc) = &self.vpc {
             check(!vpc.subnet_ids.is_empty(), "vpc.subnet_ids", || {
                 "name at least two private subnets".into()
@@ -140,6 +206,20 @@ impl Settings {
     }
 }
 
+/// The interval of a `rate(n unit)` schedule in minutes; `None` for `cron(...)`.
+fn rate_minutes(expr: &str) -> Option<u64> {
+    let body = expr.strip_prefix("rate(")?.strip_suffix(')')?;
+    let (n, unit) = body.split_once(' ')?;
+    let n: u64 = n.parse().ok()?;
+    let per = match unit.trim_end_matches('s') {
+        "minute" => 1,
+        "hour" => 60,
+        "day" => 1440,
+        _ => return None,
+    };
+    Some(n * per)
+}
+
 /// `subnet-0123abcd`-style EC2 ids: a prefix and 8 or 17 hex digits.
 fn aws_id(id: &str, prefix: &str) -> bool {
     id.strip_prefix(prefix).is_some_and(|hex| {
@@ -160,8 +240,23 @@ pub fn stack(stage: &Stage) -> Stack {
     let client_secret =
         SsmParameter::from_name(&format!("/{}/canvas_data_2/dap_client_secret", stage.name));
     let db_secret = Secret::from_name(&s.database_secret(stage));
+    let f = &s.functions;
+    // an execution begins a run only while a whole run (the longer of sync and init) and a
+    // margin still fit before its timeout, so it always reaches its summary
+    let longest_run = [
+        stage.function_config(1024, 900, &f.sync_table).timeout,
+        stage.function_config(2048, 900, &f.init_table).timeout,
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(900);
+    let execution_budget = (s.execution_timeout_minutes * 60).saturating_sub(longest_run + 120);
     let environment = || {
         env(vec![
+            (
+                "EXECUTION_BUDGET_SECONDS",
+                execution_budget.to_string().into(),
+            ),
             ("DAP_API_URL", s.dap_api_url.clone().into()),
             ("DAP_CLIENT_ID_PARAMETER", client_id.name.clone().into()),
             (
@@ -171,9 +266,10 @@ pub fn stack(stage: &Stage) -> Stack {
             ("DATABASE_SECRET", db_secret.name.clone().into()),
             ("DB_SCHEMA", s.schema.clone().into()),
             ("SKIP_TABLES", s.skip_tables.join(",").into()),
+            ("MAX_ROUNDS", s.max_rounds.to_string().into()),
+            ("MAX_SAME_FAILURES", s.max_same_failures.to_string().into()),
         ])
     };
-    let f = &s.functions;
     let function = |name: &str, description: &str, memory, timeout, overrides| {
         let function = Function::new(
             &stack,
@@ -232,7 +328,7 @@ pub fn stack(stage: &Stage) -> Stack {
             },
         );
     }
-    let definition = match machine::refresh(s.max_concurrency) {
+    let definition = match machine::refresh(s.max_concurrency, s.execution_timeout_minutes * 60) {
         Ok(d) => d,
         Err(e) => {
             stack.error(e.to_string());
@@ -249,6 +345,23 @@ pub fn stack(stage: &Stage) -> Stack {
             (machine::SUMMARY_TOPIC, Binding::Publish(&summary)),
         ],
     );
+    Alarm::new(
+        &stack,
+        "TableLagAlarm",
+        AlarmProps {
+            description: format!(
+                "a Canvas Data table of {} is more than {} hours behind (metric {LAG_NAMESPACE}/{LAG_METRIC} per Table)",
+                stage.name, s.lag_alarm_hours,
+            ),
+            namespace: LAG_NAMESPACE,
+            metric: LAG_METRIC,
+            dimensions: vec![("Stage", stage.name.clone().into())],
+            statistic: "Maximum",
+            threshold: s.lag_alarm_hours as f64,
+            periods: 1,
+            period_seconds: 3600,
+        },
+    );
     Schedule::new(
         &stack,
         "refresh",
@@ -257,4 +370,38 @@ pub fn stack(stage: &Stage) -> Stack {
         json!({}),
     );
     stack
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_execution_timeout_stays_far_below_the_schedule_interval() {
+        assert_eq!(rate_minutes("rate(3 hours)"), Some(180));
+        assert_eq!(rate_minutes("rate(1 day)"), Some(1440));
+        assert_eq!(rate_minutes("cron(0 * * * ? *)"), None);
+        let ok = Settings {
+            vpc: None,
+            ..Settings::default()
+        };
+        assert_eq!(ok.validate(true), Ok(()));
+        let late = Settings {
+            execution_timeout_minutes: 150,
+            ..ok.clone()
+        };
+        let (key, message) = late.validate(true).unwrap_err();
+        assert_eq!(key, "execution_timeout_minutes");
+        assert!(
+            message.contains("two thirds of the schedule's interval (180 minutes)"),
+            "{message}"
+        );
+        let eager = Settings {
+            lag_alarm_hours: 3,
+            ..ok
+        };
+        let (key, message) = eager.validate(true).unwrap_err();
+        assert_eq!(key, "lag_alarm_hours");
+        assert!(message.contains("every table alarms"), "{message}");
+    }
 }

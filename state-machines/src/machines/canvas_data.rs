@@ -1,5 +1,9 @@
 //! `canvas-data-refresh`: list tables, sync or initialise each (in parallel, bounded), publish a
 //! summary. One failing table becomes `failed` in the summary and never stops the others.
+//!
+//! Each function's answer is the next function's event, so what a table's refresh has gathered
+//! (rounds, time spent, rows changed, why it needed a snapshot, notes) rides along to the
+//! summary; the functions stop a table past the stage's round cap.
 
 use serde_json::json;
 
@@ -19,7 +23,25 @@ fn state_is(value: &str, target: &str) -> ChoiceRule {
     }
 }
 
-pub fn refresh(max_concurrency: u32) -> Result<Definition, InvalidDefinition> {
+/// The fields every answer carries, as the summary shows them.
+fn summary_fields(state: serde_json::Value) -> serde_json::Value {
+    json!({
+        "table_name.$": "$.table_name",
+        "state": state,
+        "rows_changed.$": "$.rows_changed",
+        "reason.$": "$.reason",
+        "note.$": "$.note",
+        "rounds.$": "$.round",
+        "duration_ms.$": "$.duration_ms"
+    })
+}
+
+/// `timeout_seconds` ends an execution well before the next one starts (the stage checks it
+/// against the schedule), so two executions never work on the same table.
+pub fn refresh(
+    max_concurrency: u32,
+    timeout_seconds: u32,
+) -> Result<Definition, InvalidDefinition> {
     let mut sync = invoke(SYNC_TABLE, next("RouteOnState"));
     sync.catch = vec![catch_all("TableFailed", "$.error")];
     let mut init = invoke(INIT_TABLE, next("InitProgress"));
@@ -32,7 +54,10 @@ pub fn refresh(max_concurrency: u32) -> Result<Definition, InvalidDefinition> {
             (
                 "RouteOnState".into(),
                 State::Choice(Choice {
-                    choices: vec![state_is("needs_init", "InitTable")],
+                    choices: vec![
+                        state_is("needs_init", "InitTable"),
+                        state_is("needs_sync_continue", "SyncTable"),
+                    ],
                     default: Some("TableDone".into()),
                     input_path: None,
                     output_path: None,
@@ -51,18 +76,24 @@ pub fn refresh(max_concurrency: u32) -> Result<Definition, InvalidDefinition> {
             (
                 "TableFailed".into(),
                 pass(
-                    json!({
-                        "table_name.$": "$.table_name",
-                        "state": "failed",
-                        "error.$": "$.error.Cause"
-                    }),
+                    {
+                        let mut failed = summary_fields(json!("failed"));
+                        failed["error.$"] = json!("$.error.Cause");
+                        failed
+                    },
                     Transition::End,
                 ),
             ),
             (
                 "TableDone".into(),
                 pass(
-                    json!({ "table_name.$": "$.table_name", "state.$": "$.state" }),
+                    {
+                        let mut done = summary_fields(json!(null));
+                        let map = done.as_object_mut().expect("an object");
+                        map.remove("state");
+                        map.insert("state.$".into(), json!("$.state"));
+                        done
+                    },
                     Transition::End,
                 ),
             ),
@@ -81,7 +112,17 @@ pub fn refresh(max_concurrency: u32) -> Result<Definition, InvalidDefinition> {
                 State::Map(Map {
                     item_processor: ItemProcessor(per_table),
                     items_path: Some("$.list.tables".into()),
-                    item_selector: Some(json!({ "table_name.$": "$$.Map.Item.Value" })),
+                    // every field an answer carries, so a table failing on its first run still
+                    // has them for the summary
+                    item_selector: Some(json!({
+                        "table_name.$": "$$.Map.Item.Value",
+                        "execution_started.$": "$$.Execution.StartTime",
+                        "round": 0,
+                        "duration_ms": 0,
+                        "rows_changed": 0,
+                        "reason": null,
+                        "note": null
+                    })),
                     max_concurrency,
                     io: Io {
                         result_path: Some("$.results".into()),
@@ -98,7 +139,8 @@ pub fn refresh(max_concurrency: u32) -> Result<Definition, InvalidDefinition> {
                     json!({
                         "complete.$": "$.results[?(@.state == 'complete')].table_name",
                         "complete_with_update.$": "$.results[?(@.state == 'complete_with_update')].table_name",
-                        "failed.$": "$.results[?(@.state == 'failed')]"
+                        "failed.$": "$.results[?(@.state == 'failed')]",
+                        "tables.$": "$.results"
                     }),
                     next("Count"),
                 ),
@@ -112,7 +154,8 @@ pub fn refresh(max_concurrency: u32) -> Result<Definition, InvalidDefinition> {
                             "complete_with_update.$": "States.ArrayLength($.complete_with_update)",
                             "failed.$": "States.ArrayLength($.failed)"
                         },
-                        "failed.$": "$.failed"
+                        "failed.$": "$.failed",
+                        "tables.$": "$.tables"
                     }),
                     next("Notify"),
                 ),
@@ -142,6 +185,42 @@ pub fn refresh(max_concurrency: u32) -> Result<Definition, InvalidDefinition> {
         "canvas-data-refresh",
         "Keeps the Canvas Data 2 replica fresh: sync or initialise every table, then report",
         graph,
-        Some(24 * 3600),
+        Some(timeout_seconds),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_continues_itself_and_every_table_reports_what_it_carried() {
+        let j = refresh(3, 5400).unwrap().to_json();
+        assert_eq!(j["TimeoutSeconds"], 5400);
+        let per_table = &j["States"]["RefreshTables"]["ItemProcessor"]["States"];
+        let route = &per_table["RouteOnState"]["Choices"];
+        assert_eq!(route[1]["StringEquals"], "needs_sync_continue");
+        assert_eq!(route[1]["Next"], "SyncTable");
+        // the Map starts each table with every carried field, so a first-run failure has them
+        let item = &j["States"]["RefreshTables"]["ItemSelector"];
+        assert_eq!(item["execution_started.$"], "$$.Execution.StartTime");
+        for field in ["round", "duration_ms", "rows_changed", "reason", "note"] {
+            assert!(item.get(field).is_some(), "{field} missing from {item}");
+        }
+        let failed = &per_table["TableFailed"]["Parameters"];
+        for (key, path) in [
+            ("rows_changed.$", "$.rows_changed"),
+            ("reason.$", "$.reason"),
+            ("note.$", "$.note"),
+            ("duration_ms.$", "$.duration_ms"),
+            ("rounds.$", "$.round"),
+            ("error.$", "$.error.Cause"),
+        ] {
+            assert_eq!(failed[key], path, "{key}");
+        }
+        assert_eq!(failed["state"], "failed");
+        assert_eq!(per_table["TableDone"]["Parameters"]["state.$"], "$.state");
+        assert_eq!(per_table["TableDone"]["Parameters"]["reason.$"], "$.reason");
+        assert_eq!(j["States"]["Count"]["Parameters"]["tables.$"], "$.tables");
+    }
 }

@@ -1,6 +1,7 @@
 //! PostgreSQL: connection settings from the database secret, TLS for anything not on this
 //! host, identifier quoting, the per-table meta rows and advisory locks.
 
+pub mod deps;
 pub mod meta;
 mod tls;
 
@@ -205,13 +206,29 @@ pub fn literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
+fn lock_key(schema: &str, table: &str) -> String {
+    format!("canvas-data:{schema}.{table}")
+}
+
+/// Releases [`lock_table`]'s lock before the session ends.
+pub async fn unlock_table(client: &Client, schema: &str, table: &str) -> Result<(), DbError> {
+    client
+        .query_one(
+            "SELECT pg_advisory_unlock(hashtext($1))",
+            &[&lock_key(schema, table)],
+        )
+        .await
+        .map_err(query_error(format!("unlocking {table}")))?;
+    Ok(())
+}
+
 /// Holds a session-level advisory lock on the table for as long as the connection lives, so
 /// two overlapping refreshes never load the same table at once.
 pub async fn lock_table(client: &Client, schema: &str, table: &str) -> Result<bool, DbError> {
     let row = client
         .query_one(
             "SELECT pg_try_advisory_lock(hashtext($1))",
-            &[&format!("canvas-data:{schema}.{table}")],
+            &[&lock_key(schema, table)],
         )
         .await
         .map_err(query_error(format!("locking {table}")))?;
