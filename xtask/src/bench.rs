@@ -93,6 +93,12 @@ pub async fn run(only: Option<&str>) -> Result<()> {
         }
     }
     if want("webhook-runner") {
+        // the Python runner it is compared with needs `requests`, which the project's venv has
+        // (moto depends on it)
+        match crate::venv::ensure() {
+            Ok(python) => std::env::set_var("BENCH_PYTHON", python),
+            Err(e) => eprintln!("no project venv ({e:#}); the Python comparison uses python3"),
+        }
         // release build: the debug runner would measure the compiler's settings, not the code
         test_cmd::cargo(&[
             "run",

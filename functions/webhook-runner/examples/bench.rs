@@ -1,6 +1,9 @@
 //! Streams a generated NDJSON file of the given size (default 1 GiB) through the runner to a
-//! local destination that accepts everything; prints records/s and peak memory.
-//! Run by `cargo xtask bench webhook-runner` (release build); asserts nothing.
+//! local destination that accepts everything; prints records/s and peak memory. Then runs the
+//! same job on the same fakes through `bench_requests.py`, a line-by-line Python `requests`
+//! runner like the one this service replaces (`BENCH_PYTHON`, default `python3`; skipped when it
+//! cannot import `requests`). Run by `cargo xtask bench webhook-runner` (release build); asserts
+//! nothing.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -95,16 +98,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "label_name": "bench", "data_url": format!("{base}/file.ndjson"), "access_token": "t",
         "webhook_id": "bench", "callback_url": format!("{base}/cb/")
     });
-    let job = Job::parse(&serde_json::to_vec(&job)?, true)?;
-    let http = reqwest::Client::new();
-    let runner = Runner {
-        http: &http,
-        job: &job,
-        deadline: Instant::now() + Duration::from_secs(3600),
-        margin: Duration::ZERO,
-        report_every: Duration::from_secs(5),
-        max_attempts: 3,
-    };
+    let job_json = job;
+    let job = Job::parse(&serde_json::to_vec(&job_json)?, true)?;
+    // the worker's own client and limits, with an hour to run
+    let http = webhook_runner::handlers::http_client();
+    let runner = Runner::new(&http, &job, Instant::now() + Duration::from_secs(3600));
     let t = Instant::now();
     let out = runner.run(Checkpoint::default()).await?;
     let elapsed = t.elapsed();
@@ -121,6 +119,38 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         cp.batches_sent,
         peak_rss_kib() / 1024
     );
+    let rust_rate = cp.records_sent as f64 / elapsed.as_secs_f64();
+    let python = std::env::var("BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/bench_requests.py");
+    let t = Instant::now();
+    let out = tokio::process::Command::new(&python)
+        .arg(script)
+        .arg(job_json.to_string())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .await;
+    let py_elapsed = t.elapsed();
+    match out {
+        Ok(o) if o.status.success() => {
+            let sent: u64 = String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            let py_rate = sent as f64 / py_elapsed.as_secs_f64();
+            println!(
+                "python requests (line by line): {sent} records in {py_elapsed:.1?}: {py_rate:.0} records/s"
+            );
+            println!(
+                "webhook-runner {rust_rate:.0} records/s vs python requests {py_rate:.0} records/s: {:.1}×",
+                rust_rate / py_rate.max(f64::MIN_POSITIVE)
+            );
+        }
+        Ok(o) => println!(
+            "python requests runner: skipped ({python} exited with {}; is `requests` installed?)",
+            o.status
+        ),
+        Err(e) => println!("python requests runner: skipped ({python}: {e})"),
+    }
     std::fs::remove_file(&path)?;
     Ok(())
 }

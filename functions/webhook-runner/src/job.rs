@@ -121,6 +121,16 @@ fn int(
 impl Job {
     /// Validate a request body. `allow_http` is the local stage's switch for plain-http fakes.
     pub fn parse(body: &[u8], allow_http: bool) -> Result<Job, Invalid> {
+        Job::parse_with_warnings(body, allow_http).map(|(job, _)| job)
+    }
+
+    /// [`parse`](Self::parse), and warnings for Amperity's status: settings this runner does not
+    /// use (Amperity's settings are free-form per destination). A setting within two edits of a
+    /// known one is taken for a typo and refused.
+    pub fn parse_with_warnings(
+        body: &[u8],
+        allow_http: bool,
+    ) -> Result<(Job, Vec<String>), Invalid> {
         let v: Value = serde_json::from_slice(body)
             .map_err(|e| Invalid(format!("the body is not JSON: {e}")))?;
         let obj = v
@@ -136,11 +146,19 @@ impl Job {
                 )))
             }
         };
-        if let Some(unknown) = s.keys().find(|k| !KNOWN_SETTINGS.contains(&k.as_str())) {
-            return Err(Invalid(format!(
-                "unknown setting `settings.{unknown}`; known: {}",
-                KNOWN_SETTINGS.join(", ")
-            )));
+        let mut warnings = Vec::new();
+        for key in s.keys().filter(|k| !KNOWN_SETTINGS.contains(&k.as_str())) {
+            if let Some(known) = KNOWN_SETTINGS
+                .iter()
+                .find(|known| strsim::levenshtein(key, known) <= 2)
+            {
+                return Err(Invalid(format!(
+                    "unknown setting `settings.{key}`: did you mean `settings.{known}`?"
+                )));
+            }
+            warnings.push(format!(
+                "setting `settings.{key}` is not used by this destination and was ignored"
+            ));
         }
         let destination_url = required(s, "destination_url", "settings.")?;
         url(&destination_url, "settings.destination_url", allow_http)?;
@@ -182,7 +200,7 @@ impl Job {
         url(&data_url, "data_url", allow_http)?;
         let callback_url = required(obj, "callback_url", "")?;
         url(&callback_url, "callback_url", allow_http)?;
-        Ok(Job {
+        let job = Job {
             settings,
             label_name: required(obj, "label_name", "")?,
             data_url,
@@ -190,7 +208,8 @@ impl Job {
             webhook_id: required(obj, "webhook_id", "")?,
             callback_url,
             tenant_id: string(obj, "tenant_id", "")?,
-        })
+        };
+        Ok((job, warnings))
     }
 }
 
@@ -241,8 +260,12 @@ mod tests {
                 "`data_url` must be an https:// URL",
             ),
             (
-                Box::new(|v| v["settings"]["colour"] = json!("red")),
-                "unknown setting `settings.colour`",
+                Box::new(|v| v["settings"]["batch_sise"] = json!(2)),
+                "unknown setting `settings.batch_sise`: did you mean `settings.batch_size`?",
+            ),
+            (
+                Box::new(|v| v["settings"]["Data_Key"] = json!("x")),
+                "did you mean `settings.data_key`?",
             ),
             (
                 Box::new(|v| v["settings"]["batch_size"] = json!(0)),
@@ -271,6 +294,26 @@ mod tests {
             .unwrap_err()
             .0
             .contains("not JSON"));
+    }
+
+    #[test]
+    fn unknown_settings_are_warnings() {
+        let mut v = valid();
+        v["settings"]["colour"] = json!("red");
+        v["settings"]["list_id"] = json!(7);
+        let (job, warnings) = Job::parse_with_warnings(&body(v), false).unwrap();
+        assert_eq!(job.settings.batch_size, 2);
+        assert_eq!(
+            warnings,
+            [
+                "setting `settings.colour` is not used by this destination and was ignored",
+                "setting `settings.list_id` is not used by this destination and was ignored"
+            ]
+        );
+        assert!(Job::parse_with_warnings(&body(valid()), false)
+            .unwrap()
+            .1
+            .is_empty());
     }
 
     #[test]

@@ -3,10 +3,14 @@
 //! limit, reports progress, and continues itself through the queue before the Lambda deadline.
 
 pub mod batch;
+pub mod download;
 pub mod handlers;
 pub mod job;
+pub mod keys;
 pub mod limiter;
+pub mod lines;
 pub mod message;
+pub mod metrics;
 pub mod report;
 pub mod runner;
 pub mod seal;

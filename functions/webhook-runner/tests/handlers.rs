@@ -1,33 +1,42 @@
-//! Intake and worker against the local emulator's SQS, and fakes for the file, destination and
-//! callback. Needs the emulator: `cargo xtask local up` (`cargo xtask test` does it).
+//! Intake and worker against the local emulator's SQS and Secrets Manager, and fakes for the
+//! file, destination and callback. Needs the emulator: `cargo xtask local up` (`cargo xtask
+//! test` does it).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::Secret;
-use webhook_runner::handlers::{self, Env};
-use webhook_runner::seal::Sealer;
-use wiremock::matchers::{method, path};
+use webhook_runner::handlers::{self, http_client, Env};
+use webhook_runner::keys::{self, IntakeKeys, KeyPair, Keys};
+use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+const KEY: &str = "intake-key-now";
+const OLD_KEY: &str = "intake-key-before";
 
 fn endpoint() -> String {
     support::emulator_endpoint()
 }
 
-async fn env() -> Env {
-    let aws = support::emulator_config().await;
-    let sqs = aws_sdk_sqs::Client::new(&aws);
-    let name = format!(
-        "jobs-{}",
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos()
-    );
+    )
+}
+
+/// An environment as the functions build it, on a fresh queue; the token key is `token_key`
+/// (with `previous` as the key before a rotation).
+async fn env_with(token_key: &str, previous: Option<&str>) -> Env {
+    let aws = support::emulator_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
     let queue = sqs
         .create_queue()
-        .queue_name(&name)
+        .queue_name(unique("jobs"))
         .send()
         .await
         .unwrap_or_else(|e| {
@@ -36,14 +45,28 @@ async fn env() -> Env {
                 endpoint()
             )
         });
+    let token = KeyPair {
+        current: Secret::new(token_key),
+        previous: previous.map(Secret::new),
+    };
+    let intake = KeyPair {
+        current: Secret::new(KEY),
+        previous: Some(Secret::new(OLD_KEY)),
+    };
     Env {
-        http: reqwest::Client::new(),
+        http: http_client(),
         sqs,
         queue_url: queue.queue_url().unwrap().to_string(),
-        sealer: Sealer::new(&Secret::new("test key")),
+        token_keys: Keys::fixed(&token, keys::sealer),
+        intake_keys: Some(Keys::fixed(&intake, IntakeKeys::new)),
         allow_http: true,
         max_receive_count: 3,
+        max_runs_without_progress: 5,
     }
+}
+
+async fn env() -> Env {
+    env_with("test key", None).await
 }
 
 #[derive(Clone, Default)]
@@ -62,8 +85,26 @@ impl Respond for Destination {
     }
 }
 
-fn http_event(body: &Value) -> Value {
-    json!({"routeKey": "POST /jobs", "rawPath": "/jobs", "requestContext": {"http": {"method": "POST"}}, "body": body.to_string(), "isBase64Encoded": false})
+/// An HTTP API request as API Gateway sends it, with `x-api-key` when `key` is given.
+fn http_event(body: &Value, key: Option<&str>) -> Value {
+    let mut headers = json!({"content-type": "application/json"});
+    if let Some(k) = key {
+        headers["x-api-key"] = k.into();
+    }
+    json!({"version": "2.0", "routeKey": "POST /jobs", "rawPath": "/jobs", "headers": headers,
+           "requestContext": {"http": {"method": "POST", "path": "/jobs"}, "requestId": "r1"},
+           "body": body.to_string(), "isBase64Encoded": false})
+}
+
+/// Call the intake with an event; the answer as JSON.
+async fn intake(env: &Env, event: Value) -> Value {
+    let req = serde_json::from_value(event).unwrap();
+    serde_json::to_value(handlers::intake(env, &req).await).unwrap()
+}
+
+async fn worker(env: &Env, records: &[Value], deadline: Instant) -> Value {
+    let event = serde_json::from_value(json!({ "Records": records })).unwrap();
+    serde_json::to_value(handlers::worker(env, &event, deadline).await).unwrap()
 }
 
 async fn receive(env: &Env) -> Vec<Value> {
@@ -72,9 +113,6 @@ async fn receive(env: &Env) -> Vec<Value> {
         .receive_message()
         .queue_url(&env.queue_url)
         .max_number_of_messages(10)
-        .message_system_attribute_names(
-            aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
-        )
         .send()
         .await
         .unwrap();
@@ -92,9 +130,12 @@ async fn receive(env: &Env) -> Vec<Value> {
     records
 }
 
-#[tokio::test]
-async fn a_job_flows_from_intake_through_continuations_to_the_destination() {
-    let env = env().await;
+fn body_of(resp: &Value) -> Value {
+    serde_json::from_str(resp["body"].as_str().unwrap()).unwrap()
+}
+
+/// A server with a 30-line file, a destination and a callback for `wh-9`.
+async fn job_server() -> (MockServer, Destination, Value) {
     let server = MockServer::start().await;
     let data: String = (1..=30).map(|i| format!("{{\"id\":{i}}}\n")).collect();
     Mock::given(method("GET"))
@@ -115,10 +156,43 @@ async fn a_job_flows_from_intake_through_continuations_to_the_destination() {
         .await;
     let job = json!({
         "settings": {"destination_url": format!("{}/records", server.uri()), "batch_size": 4, "requests_per_minute": 600},
-        "label_name": "l", "data_url": format!("{}/file.ndjson", server.uri()), "access_token": "clear-token-value",
+        "label_name": "l", "data_url": format!("{}/file.ndjson?X-Amz-Signature=presigned", server.uri()), "access_token": "clear-token-value",
         "webhook_id": "wh-9", "callback_url": format!("{}/cb/", server.uri())
     });
-    let resp = handlers::intake(&env, &http_event(&job)).await;
+    (server, dest, job)
+}
+
+/// Run the worker on whatever the queue holds until it is empty; the number of runs.
+async fn drain(env: &Env, budget: Duration) -> u32 {
+    let mut runs = 0;
+    loop {
+        let records = receive(env).await;
+        if records.is_empty() {
+            return runs;
+        }
+        let out = worker(env, &records, Instant::now() + budget).await;
+        assert_eq!(out["batchItemFailures"], json!([]));
+        runs += 1;
+        assert!(runs < 50);
+    }
+}
+
+async fn reports(server: &MockServer) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "PUT")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_job_flows_from_intake_through_continuations_to_the_destination() {
+    let env = env().await;
+    let (server, dest, job) = job_server().await;
+    let resp = intake(&env, http_event(&job, Some(KEY))).await;
     assert_eq!(resp["statusCode"], 202, "{resp}");
     let mut runs = 0;
     loop {
@@ -128,18 +202,12 @@ async fn a_job_flows_from_intake_through_continuations_to_the_destination() {
         }
         for r in &records {
             let body = r["body"].as_str().unwrap();
-            assert!(
-                !body.contains("clear-token-value"),
-                "the access token travels sealed: {body}"
-            );
+            for clear in ["clear-token-value", "X-Amz-Signature", "file.ndjson"] {
+                assert!(!body.contains(clear), "`{clear}` travels sealed: {body}");
+            }
         }
         // a deadline that forces a continuation every few batches
-        let out = handlers::worker(
-            &env,
-            &json!({"Records": records}),
-            Instant::now() + Duration::from_millis(350),
-        )
-        .await;
+        let out = worker(&env, &records, Instant::now() + Duration::from_secs(1)).await;
         assert_eq!(out["batchItemFailures"], json!([]));
         runs += 1;
         assert!(runs < 50);
@@ -151,18 +219,44 @@ async fn a_job_flows_from_intake_through_continuations_to_the_destination() {
         (1..=30).collect::<Vec<u64>>(),
         "every record once, in order"
     );
+    assert_eq!(reports(&server).await.last().unwrap()["state"], "succeeded");
+}
+
+#[tokio::test]
+async fn the_intake_wants_a_valid_key_and_queues_nothing_without_one() {
+    let env = env().await;
+    let (_server, _dest, job) = job_server().await;
+    for key in [None, Some("wrong-key"), Some(""), Some("intake-key-no")] {
+        let resp = intake(&env, http_event(&job, key)).await;
+        assert_eq!(resp["statusCode"], 401, "{key:?}: {resp}");
+        assert_eq!(
+            body_of(&resp),
+            json!({"message": "Unauthorized"}),
+            "no detail"
+        );
+    }
+    assert!(receive(&env).await.is_empty(), "nothing queued");
+    // the current key, and the previous one during a rotation
+    for key in [KEY, OLD_KEY] {
+        let resp = intake(&env, http_event(&job, Some(key))).await;
+        assert_eq!(resp["statusCode"], 202, "{resp}");
+    }
+    assert_eq!(receive(&env).await.len(), 2);
 }
 
 #[tokio::test]
 async fn intake_refuses_bad_jobs_with_the_field_named_and_queues_nothing() {
     let env = env().await;
-    let resp = handlers::intake(
+    let resp = intake(
         &env,
-        &http_event(&json!({"settings": {"destination_url": "https://x.example.org/r"}})),
+        http_event(
+            &json!({"settings": {"destination_url": "https://x.example.org/r"}}),
+            Some(KEY),
+        ),
     )
     .await;
     assert_eq!(resp["statusCode"], 400);
-    let body: Value = serde_json::from_str(resp["body"].as_str().unwrap()).unwrap();
+    let body = body_of(&resp);
     assert_eq!(body["status"], "error");
     assert!(
         body["message"]
@@ -175,37 +269,90 @@ async fn intake_refuses_bad_jobs_with_the_field_named_and_queues_nothing() {
 }
 
 #[tokio::test]
+async fn unknown_settings_are_warnings_for_amperity_and_typos_are_refused() {
+    let env = env().await;
+    let (server, dest, mut job) = job_server().await;
+    job["settings"]["batch_sise"] = json!(10);
+    let resp = intake(&env, http_event(&job, Some(KEY))).await;
+    assert_eq!(resp["statusCode"], 400);
+    assert_eq!(
+        body_of(&resp)["message"],
+        "unknown setting `settings.batch_sise`: did you mean `settings.batch_size`?"
+    );
+    assert!(receive(&env).await.is_empty());
+
+    job["settings"]
+        .as_object_mut()
+        .unwrap()
+        .remove("batch_sise");
+    job["settings"]["list_id"] = json!("weekly");
+    let resp = intake(&env, http_event(&job, Some(KEY))).await;
+    assert_eq!(resp["statusCode"], 202, "{resp}");
+    let warning = "setting `settings.list_id` is not used by this destination and was ignored";
+    assert_eq!(body_of(&resp)["warnings"], json!([warning]));
+    drain(&env, Duration::from_secs(30)).await;
+    assert_eq!(dest.0.lock().unwrap().len(), 30);
+    let r = reports(&server).await;
+    assert_eq!(r[0]["state"], "running");
+    assert_eq!(
+        r[0]["errors"],
+        json!([warning]),
+        "the warning is in the job's status"
+    );
+}
+
+#[tokio::test]
+async fn a_message_sealed_with_the_previous_token_key_still_runs() {
+    let before = env_with("token key one", None).await;
+    let (server, dest, job) = job_server().await;
+    assert_eq!(
+        intake(&before, http_event(&job, Some(KEY))).await["statusCode"],
+        202
+    );
+    let records = receive(&before).await;
+    // the key was rotated: the worker has a new current key and the old one as previous
+    let mut after = env_with("token key two", Some("token key one")).await;
+    after.queue_url = before.queue_url.clone();
+    let out = worker(&after, &records, Instant::now() + Duration::from_secs(30)).await;
+    assert_eq!(out["batchItemFailures"], json!([]), "{out}");
+    assert_eq!(dest.0.lock().unwrap().len(), 30);
+    assert_eq!(reports(&server).await.last().unwrap()["state"], "succeeded");
+    // and without the previous key the message cannot be opened
+    let (_s, _d, job) = job_server().await;
+    assert_eq!(
+        intake(&before, http_event(&job, Some(KEY))).await["statusCode"],
+        202
+    );
+    let records = receive(&before).await;
+    let only_new = env_with("token key two", None).await;
+    let out = worker(
+        &only_new,
+        &records,
+        Instant::now() + Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(out["batchItemFailures"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn undecodable_messages_are_returned_for_retry() {
     let env = env().await;
-    let event = json!({"Records": [{"messageId": "m1", "body": "{}", "attributes": {"ApproximateReceiveCount": "1"}}]});
-    let out = handlers::worker(&env, &event, Instant::now() + Duration::from_secs(30)).await;
+    let records =
+        [json!({"messageId": "m1", "body": "{}", "attributes": {"ApproximateReceiveCount": "1"}})];
+    let out = worker(&env, &records, Instant::now() + Duration::from_secs(30)).await;
     assert_eq!(
         out,
         json!({"batchItemFailures": [{"itemIdentifier": "m1"}]})
     );
 }
 
-#[tokio::test]
-async fn the_last_receive_before_the_dlq_tells_amperity_failed() {
-    let env = env().await;
-    let server = MockServer::start().await;
-    // the callback refuses `running`, so every run fails before sending anything
+/// A job whose callback answers `running` with `status`; its queued message.
+async fn job_with_running_answer(env: &Env, server: &MockServer, status: u16) -> Vec<Value> {
     Mock::given(method("PUT"))
         .and(path("/cb/wh-dlq"))
-        .and(wiremock::matchers::body_partial_json(
-            json!({"state": "running"}),
-        ))
-        .respond_with(ResponseTemplate::new(500))
-        .mount(&server)
-        .await;
-    Mock::given(method("PUT"))
-        .and(path("/cb/wh-dlq"))
-        .and(wiremock::matchers::body_partial_json(
-            json!({"state": "failed"}),
-        ))
-        .respond_with(ResponseTemplate::new(200))
-        .expect(1)
-        .mount(&server)
+        .and(body_partial_json(json!({"state": "running"})))
+        .respond_with(ResponseTemplate::new(status))
+        .mount(server)
         .await;
     let job = json!({
         "settings": {"destination_url": format!("{}/records", server.uri())},
@@ -213,35 +360,128 @@ async fn the_last_receive_before_the_dlq_tells_amperity_failed() {
         "webhook_id": "wh-dlq", "callback_url": format!("{}/cb/", server.uri())
     });
     assert_eq!(
-        handlers::intake(&env, &http_event(&job)).await["statusCode"],
+        intake(env, http_event(&job, Some(KEY))).await["statusCode"],
         202
     );
-    let mut records = receive(&env).await;
+    receive(env).await
+}
+
+#[tokio::test]
+async fn the_last_receive_before_the_dlq_tells_amperity_failed() {
+    let env = env().await;
+    let server = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .and(path("/cb/wh-dlq"))
+        .and(body_partial_json(json!({"state": "failed"})))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // the callback fails `running` with a 500, so every run fails before sending anything
+    let mut records = job_with_running_answer(&env, &server, 500).await;
     for (receive_count, expect_failed_report) in [(1, false), (3, true)] {
         records[0]["attributes"]["ApproximateReceiveCount"] = json!(receive_count.to_string());
-        let out = handlers::worker(
-            &env,
-            &json!({"Records": records.clone()}),
-            Instant::now() + Duration::from_secs(30),
-        )
-        .await;
+        let out = worker(&env, &records, Instant::now() + Duration::from_secs(30)).await;
         assert_eq!(
             out["batchItemFailures"].as_array().unwrap().len(),
             1,
             "the message goes back to SQS"
         );
-        let failed_reports = server
-            .received_requests()
+        let failed: Vec<Value> = reports(&server)
             .await
-            .unwrap()
-            .iter()
-            .filter(|r| String::from_utf8_lossy(&r.body).contains("\"failed\""))
-            .count();
+            .into_iter()
+            .filter(|r| r["state"] == "failed")
+            .collect();
         assert_eq!(
-            failed_reports == 1,
+            failed.len() == 1,
             expect_failed_report,
             "receive {receive_count}"
         );
+        if let Some(f) = failed.first() {
+            let reason = f["reason"].as_str().unwrap();
+            assert!(
+                reason.starts_with("the job failed 3 times and was set aside: "),
+                "{reason}"
+            );
+            assert!(reason.contains("HTTP 500"), "{reason}");
+        }
     }
     server.verify().await;
+}
+
+#[tokio::test]
+async fn a_refused_running_report_ends_the_job_at_once() {
+    let env = env().await;
+    let server = MockServer::start().await;
+    let records = job_with_running_answer(&env, &server, 401).await;
+    let out = worker(&env, &records, Instant::now() + Duration::from_secs(30)).await;
+    assert_eq!(
+        out["batchItemFailures"],
+        json!([]),
+        "not returned to SQS for retries"
+    );
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(
+        requests.len(),
+        1,
+        "one refused PUT, no download, no `failed`"
+    );
+    assert!(receive(&env).await.is_empty(), "no continuation");
+}
+
+#[tokio::test]
+async fn keys_are_read_with_their_previous_version_from_secrets_manager() {
+    let aws = support::emulator_config().await;
+    let sm = aws_sdk_secretsmanager::Client::new(&aws);
+    let name = unique("test/webhook-runner/token-key");
+    sm.create_secret()
+        .name(&name)
+        .secret_string("first")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        keys::load_pair(&sm, &name).await.unwrap(),
+        KeyPair::one("first")
+    );
+    sm.put_secret_value()
+        .secret_id(&name)
+        .secret_string("second")
+        .send()
+        .await
+        .unwrap();
+    let pair = keys::load_pair(&sm, &name).await.unwrap();
+    assert_eq!(pair.current.expose(), "second");
+    assert_eq!(pair.previous.as_ref().map(Secret::expose), Some("first"));
+    let err = keys::load_pair(&sm, &unique("test/missing"))
+        .await
+        .unwrap_err();
+    assert!(err.contains("ResourceNotFound"), "{err}");
+}
+
+#[tokio::test]
+async fn the_sample_events_carry_the_key_the_local_stage_seeds() {
+    // `cargo xtask local up` seeds this key (xtask/src/local/seed.rs, LOCAL_INTAKE_KEY)
+    let mut env = env().await;
+    env.intake_keys = Some(Keys::fixed(
+        &KeyPair::one("local-only-intake-key"),
+        IntakeKeys::new,
+    ));
+    let event = |name: &str| -> Value {
+        let path = format!("{}/events/intake/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    assert_eq!(intake(&env, event("job")).await["statusCode"], 202);
+    assert_eq!(intake(&env, event("smoke")).await["statusCode"], 400);
+    let mut stripped = event("job");
+    stripped["headers"]
+        .as_object_mut()
+        .unwrap()
+        .remove("x-api-key");
+    assert_eq!(intake(&env, stripped).await["statusCode"], 401);
+    let worker_smoke = format!("{}/events/worker/smoke.json", env!("CARGO_MANIFEST_DIR"));
+    let event: aws_lambda_events::sqs::SqsEvent =
+        serde_json::from_str(&std::fs::read_to_string(worker_smoke).unwrap()).unwrap();
+    let out = handlers::worker(&env, &event, Instant::now() + Duration::from_secs(10)).await;
+    assert_eq!(out.batch_item_failures.len(), 1);
 }

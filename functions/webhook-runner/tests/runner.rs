@@ -1,10 +1,15 @@
 //! The worker core against local fakes (wiremock): a file server with Range support, the
-//! destination API and Amperity's callback.
+//! destination API and Amperity's callback; and (axum, `fakes`) a file server that cuts or stalls
+//! connections.
+
+mod fakes;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use fakes::Fault;
 use serde_json::{json, Value};
+use webhook_runner::handlers::http_client;
 use webhook_runner::runner::{Checkpoint, Outcome, RunError, Runner};
 use webhook_runner::Job;
 use wiremock::matchers::{method, path};
@@ -133,6 +138,10 @@ fn runner<'a>(http: &'a reqwest::Client, job: &'a Job, budget: Duration) -> Runn
         margin: Duration::ZERO,
         report_every: Duration::from_secs(3600),
         max_attempts: 4,
+        // one attempt: a quarter of the budget, so short budgets still send a few batches
+        request_timeout: (budget / 4).min(Duration::from_secs(10)),
+        read_timeout: Duration::from_secs(5),
+        max_runs_without_progress: 20,
     }
 }
 
@@ -175,7 +184,7 @@ fn ids(f: &Fakes) -> Vec<u64> {
 async fn happy_path_sends_exact_batches_and_reports_in_order() {
     let f = fakes(ndjson(5), true).await;
     let j = job(&f, json!({}));
-    let http = reqwest::Client::new();
+    let http = http_client();
     let out = runner(&http, &j, Duration::from_secs(60))
         .run(Checkpoint::default())
         .await
@@ -207,7 +216,7 @@ async fn data_key_and_field_mapping_shape_the_body() {
         &f,
         json!({"data_key": "items", "field_mapping": {"id": "external_id", "email": "Email"}}),
     );
-    let http = reqwest::Client::new();
+    let http = http_client();
     runner(&http, &j, Duration::from_secs(60))
         .run(Checkpoint::default())
         .await
@@ -242,7 +251,7 @@ async fn a_forbidden_download_fails_the_job_and_sends_nothing() {
         dest: Destination::default(),
     };
     let j = job(&f, json!({}));
-    let http = reqwest::Client::new();
+    let http = http_client();
     let out = runner(&http, &j, Duration::from_secs(60))
         .run(Checkpoint::default())
         .await
@@ -270,7 +279,7 @@ async fn a_failing_status_endpoint_stops_the_job_before_anything_is_sent() {
         dest: Destination::default(),
     };
     let j = job(&f, json!({}));
-    let http = reqwest::Client::new();
+    let http = http_client();
     let err = runner(&http, &j, Duration::from_secs(60))
         .run(Checkpoint::default())
         .await
@@ -315,7 +324,7 @@ async fn destination_400_text_lands_in_the_errors_and_429_is_retried() {
         dest: Destination::default(),
     };
     let j = job(&f, json!({}));
-    let http = reqwest::Client::new();
+    let http = http_client();
     let Outcome::Succeeded(cp) = runner(&http, &j, Duration::from_secs(60))
         .run(Checkpoint::default())
         .await
@@ -349,7 +358,7 @@ async fn malformed_lines_are_reported_with_their_numbers() {
     let data = b"{\"id\":1}\nnot json\n\n{\"id\":2}\n{\"id\":\n".to_vec();
     let f = fakes(data, true).await;
     let j = job(&f, json!({}));
-    let http = reqwest::Client::new();
+    let http = http_client();
     let Outcome::Succeeded(cp) = runner(&http, &j, Duration::from_secs(60))
         .run(Checkpoint::default())
         .await
@@ -375,7 +384,7 @@ async fn malformed_lines_are_reported_with_their_numbers() {
 async fn an_empty_file_succeeds_without_posting() {
     let f = fakes(Vec::new(), true).await;
     let j = job(&f, json!({}));
-    let http = reqwest::Client::new();
+    let http = http_client();
     let out = runner(&http, &j, Duration::from_secs(60))
         .run(Checkpoint::default())
         .await
@@ -391,7 +400,7 @@ async fn an_empty_file_succeeds_without_posting() {
 async fn the_rate_limit_spaces_requests() {
     let f = fakes(ndjson(12), true).await;
     let j = job(&f, json!({"batch_size": 1, "requests_per_minute": 600}));
-    let http = reqwest::Client::new();
+    let http = http_client();
     runner(&http, &j, Duration::from_secs(60))
         .run(Checkpoint::default())
         .await
@@ -421,17 +430,17 @@ async fn the_rate_limit_spaces_requests() {
 }
 
 async fn continue_until_done(j: &Job) -> (Checkpoint, u32) {
-    let http = reqwest::Client::new();
+    let http = http_client();
     let mut cp = Checkpoint::default();
     let mut continuations = 0;
     loop {
-        // a budget for about three batches at 20 a second
-        match runner(&http, j, Duration::from_millis(120))
+        // a budget for a few batches at 20 a second
+        match runner(&http, j, Duration::from_millis(300))
             .run(cp)
             .await
             .unwrap()
         {
-            Outcome::Continue(next) => {
+            Outcome::Continue(next, _) => {
                 continuations += 1;
                 assert!(continuations < 100);
                 cp = next;
@@ -491,4 +500,275 @@ async fn continuations_work_when_the_server_ignores_range() {
     let (_, continuations) = continue_until_done(&j).await;
     assert!(continuations >= 1);
     assert_eq!(ids(&f), (1..=25).collect::<Vec<u64>>());
+}
+
+/// Fakes whose data file comes from the misbehaving axum server.
+async fn faulty_fakes(
+    data: Vec<u8>,
+    ranges: bool,
+    faults: Vec<(usize, Fault)>,
+) -> (Fakes, fakes::FileServer) {
+    let f = fakes(Vec::new(), true).await;
+    let file = fakes::FileServer::start(data, ranges, faults).await;
+    (f, file)
+}
+
+fn job_with_file(f: &Fakes, file: &fakes::FileServer, settings: Value) -> Job {
+    let mut j = job(f, settings);
+    j.data_url = file.url.clone();
+    j
+}
+
+#[tokio::test]
+async fn a_job_longer_than_a_minute_succeeds_through_the_workers_client() {
+    // 90 records, one a request, 60 requests a minute: about 90 seconds of streaming
+    let f = fakes(ndjson(90), true).await;
+    let j = job(&f, json!({"batch_size": 1, "requests_per_minute": 60}));
+    let http = http_client();
+    let started = Instant::now();
+    let out = Runner::new(&http, &j, Instant::now() + Duration::from_secs(900))
+        .run(Checkpoint::default())
+        .await
+        .unwrap();
+    let Outcome::Succeeded(cp) = out else {
+        panic!("{out:?}")
+    };
+    assert!(
+        started.elapsed() > Duration::from_secs(80),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        ids(&f),
+        (1..=90).collect::<Vec<u64>>(),
+        "every record once, in order"
+    );
+    assert_eq!((cp.records_sent, cp.runs), (90, 1));
+    assert!(
+        f.file.seen.lock().unwrap().is_empty(),
+        "one GET for the whole job: the client did not time the download out"
+    );
+    let r = reports(&f).await;
+    assert_eq!(r.last().unwrap()["state"], "succeeded");
+    assert!(r.iter().all(|r| r["state"] != "failed"), "{r:?}");
+}
+
+#[tokio::test]
+async fn a_cut_connection_resumes_with_range_in_the_same_run() {
+    let data = ndjson(300);
+    // mid-line, past the first chunk
+    let cut = 10_000;
+    assert_ne!(data[cut - 1], b'\n');
+    let (f, file) = faulty_fakes(data.clone(), true, vec![(cut, Fault::Cut)]).await;
+    let j = job_with_file(&f, &file, json!({"batch_size": 7}));
+    let http = http_client();
+    let out = runner(&http, &j, Duration::from_secs(60))
+        .run(Checkpoint::default())
+        .await
+        .unwrap();
+    let Outcome::Succeeded(cp) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        ids(&f),
+        (1..=300).collect::<Vec<u64>>(),
+        "nothing lost, nothing twice"
+    );
+    assert_eq!(cp.runs, 1);
+    assert_eq!(cp.bytes_read, data.len() as u64);
+    assert_eq!(file.seen(), [None, Some(format!("bytes={cut}-"))]);
+}
+
+#[tokio::test]
+async fn a_server_without_range_is_read_again_and_what_was_received_skipped() {
+    let data = ndjson(300);
+    let cut = 10_000;
+    let (f, file) = faulty_fakes(data.clone(), false, vec![(cut, Fault::Cut)]).await;
+    let j = job_with_file(&f, &file, json!({"batch_size": 7}));
+    let http = http_client();
+    let out = runner(&http, &j, Duration::from_secs(60))
+        .run(Checkpoint::default())
+        .await
+        .unwrap();
+    assert!(matches!(out, Outcome::Succeeded(_)), "{out:?}");
+    assert_eq!(ids(&f), (1..=300).collect::<Vec<u64>>());
+    assert_eq!(file.seen(), [None, Some(format!("bytes={cut}-"))]);
+    // the second answer was the whole file again
+    assert_eq!(out.checkpoint().bytes_read, (cut + data.len()) as u64);
+}
+
+#[tokio::test]
+async fn a_stalled_connection_is_reopened_after_the_read_timeout() {
+    let data = ndjson(300);
+    let stall = 9_000;
+    let (f, file) = faulty_fakes(data, true, vec![(stall, Fault::Stall)]).await;
+    let j = job_with_file(&f, &file, json!({"batch_size": 50}));
+    let http = http_client();
+    let mut r = runner(&http, &j, Duration::from_secs(60));
+    r.read_timeout = Duration::from_millis(300);
+    let started = Instant::now();
+    let out = r.run(Checkpoint::default()).await.unwrap();
+    assert!(matches!(out, Outcome::Succeeded(_)), "{out:?}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(ids(&f), (1..=300).collect::<Vec<u64>>());
+    assert_eq!(file.seen(), [None, Some(format!("bytes={stall}-"))]);
+}
+
+#[tokio::test]
+async fn a_file_that_keeps_breaking_continues_later_from_the_last_sent_batch() {
+    let data = ndjson(300);
+    // the connection breaks at byte 5000, and again at once each time it is reopened
+    let faults = vec![(5000, Fault::Cut); 20];
+    let (f, file) = faulty_fakes(data, true, faults).await;
+    let j = job_with_file(&f, &file, json!({"batch_size": 2}));
+    let http = http_client();
+    let mut r = runner(&http, &j, Duration::from_secs(60));
+    r.max_attempts = 2;
+    let out = r.run(Checkpoint::default()).await.unwrap();
+    let Outcome::Continue(cp, delay) = out else {
+        panic!("{out:?}")
+    };
+    assert!(delay >= Duration::from_secs(30), "{delay:?}");
+    assert!(
+        cp.last_problem
+            .as_deref()
+            .unwrap()
+            .contains("reading the data file failed"),
+        "{cp:?}"
+    );
+    // the checkpoint is at a line start after the last delivered batch
+    let sent = ids(&f);
+    assert_eq!(cp.records_sent, sent.len() as u64);
+    assert_eq!(cp.line, sent.len() as u64 + 1);
+}
+
+#[tokio::test]
+async fn retry_after_beyond_the_deadline_ends_the_run_as_a_continuation_at_once() {
+    let server = MockServer::start().await;
+    let file = mount_file_and_callback(&server, ndjson(4), true, 200).await;
+    Mock::given(method("POST"))
+        .and(path("/records"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "300"))
+        .mount(&server)
+        .await;
+    let f = Fakes {
+        server,
+        file,
+        dest: Destination::default(),
+    };
+    let j = job(&f, json!({}));
+    let http = http_client();
+    let started = Instant::now();
+    let mut r = runner(&http, &j, Duration::from_secs(20));
+    r.request_timeout = Duration::from_secs(2);
+    let out = r.run(Checkpoint::default()).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "waited {:?}",
+        started.elapsed()
+    );
+    let Outcome::Continue(cp, delay) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        delay,
+        Duration::from_secs(300),
+        "the next run waits in the queue"
+    );
+    assert_eq!((cp.offset, cp.line, cp.records_sent), (0, 1, 0));
+    assert_eq!(cp.runs_without_progress, 1);
+    assert!(
+        cp.last_problem
+            .as_deref()
+            .unwrap()
+            .contains("HTTP 429 (Retry-After: 300)"),
+        "{cp:?}"
+    );
+    assert!(reports(&f).await.iter().all(|r| r["state"] == "running"));
+}
+
+#[tokio::test]
+async fn a_destination_that_429s_forever_fails_after_runs_without_progress() {
+    let server = MockServer::start().await;
+    let file = mount_file_and_callback(&server, ndjson(4), true, 200).await;
+    Mock::given(method("POST"))
+        .and(path("/records"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "300"))
+        .mount(&server)
+        .await;
+    let f = Fakes {
+        server,
+        file,
+        dest: Destination::default(),
+    };
+    let j = job(&f, json!({}));
+    let http = http_client();
+    let mut cp = Checkpoint::default();
+    let mut continuations = 0;
+    let (reason, cp) = loop {
+        let mut r = runner(&http, &j, Duration::from_secs(20));
+        r.request_timeout = Duration::from_secs(2);
+        r.max_runs_without_progress = 3;
+        match r.run(cp).await.unwrap() {
+            Outcome::Continue(next, _) => {
+                continuations += 1;
+                cp = next;
+            }
+            Outcome::Failed(reason, cp) => break (reason, cp),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(continuations, 2);
+    assert_eq!(cp.runs, 3);
+    assert!(
+        reason.starts_with("no progress in 3 runs in a row at line 1: "),
+        "{reason}"
+    );
+    assert!(reason.contains("HTTP 429"), "{reason}");
+    let last = reports(&f).await.pop().unwrap();
+    assert_eq!(last["state"], "failed");
+    assert_eq!(last["reason"], reason);
+}
+
+#[tokio::test]
+async fn a_refused_running_report_is_a_refusal_and_nothing_is_read() {
+    let server = MockServer::start().await;
+    let file = mount_file_and_callback(&server, ndjson(3), true, 401).await;
+    let f = Fakes {
+        server,
+        file,
+        dest: Destination::default(),
+    };
+    let j = job(&f, json!({}));
+    let http = http_client();
+    let RunError::Start(e) = runner(&http, &j, Duration::from_secs(60))
+        .run(Checkpoint::default())
+        .await
+        .unwrap_err();
+    assert!(e.is_refusal(), "{e}");
+    let requests = f.server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1, "one PUT, no retries, no download");
+}
+
+#[tokio::test]
+async fn every_wait_ends_before_the_hand_over_point() {
+    // one request a minute: the rate limit's wait alone outlasts a 3-second run
+    let f = fakes(ndjson(4), true).await;
+    let j = job(&f, json!({"batch_size": 1, "requests_per_minute": 1}));
+    let http = http_client();
+    let started = Instant::now();
+    let mut r = runner(&http, &j, Duration::from_secs(3));
+    r.request_timeout = Duration::from_millis(500);
+    let out = r.run(Checkpoint::default()).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let Outcome::Continue(cp, _) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(cp.records_sent, 1);
+    assert_eq!(ids(&f), [1]);
+    assert_eq!(cp.line, 2, "resumes at the second record");
 }

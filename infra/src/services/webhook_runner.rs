@@ -4,6 +4,8 @@
 use serde::Deserialize;
 
 use super::{check, env};
+use crate::cfn::api_gateway_v2::stage::RouteSettings;
+use crate::cfn::lambda::event_source_mapping::ScalingConfig;
 use crate::constructs::*;
 use crate::stage::{FunctionOverrides, Stage};
 
@@ -14,11 +16,40 @@ pub const SERVICE: &str = "webhook-runner";
 pub struct Settings {
     pub functions: Functions,
     /// Secrets Manager secret whose value keys the sealing of job secrets in the queue;
-    /// default `<stage>/webhook-runner/token-key`. Create it once per stage with a random value.
+    /// default `<stage>/webhook-runner/token-key`. Create it once per stage with a random value;
+    /// its previous version still opens messages after a rotation.
     pub token_key_secret: Option<String>,
+    /// Secrets Manager secret holding the key callers send as `x-api-key` (the previous version
+    /// is accepted too, during a rotation); default `<stage>/webhook-runner/intake-key`.
+    pub intake_key_secret: Option<String>,
     /// Receives of one job message before it moves to the DLQ.
     pub max_receive_count: u32,
+    /// Runs of a job in a row that deliver nothing before the job fails.
+    pub max_runs_without_progress: u32,
+    /// Jobs streamed at once: the worker's reserved concurrency and the queue trigger's maximum
+    /// concurrency. More jobs wait in the queue.
+    pub max_concurrent_jobs: u32,
+    pub throttle: Throttle,
     pub features: Features,
+}
+
+/// The intake API's throttling (API Gateway, per stage).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Throttle {
+    /// Steady requests a second.
+    pub rate_per_second: f64,
+    /// Requests allowed at once above the steady rate.
+    pub burst: u32,
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Throttle {
+            rate_per_second: 10.0,
+            burst: 20,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -40,7 +71,11 @@ impl Default for Settings {
         Settings {
             functions: Functions::default(),
             token_key_secret: None,
+            intake_key_secret: None,
             max_receive_count: 3,
+            max_runs_without_progress: 5,
+            max_concurrent_jobs: 10,
+            throttle: Throttle::default(),
             features: Features::default(),
         }
     }
@@ -59,6 +94,53 @@ impl Settings {
             },
         )?;
         check(
+            (1..=100).contains(&self.max_runs_without_progress),
+            "max_runs_without_progress",
+            || {
+                format!(
+                    "max_runs_without_progress must be 1-100, got {}",
+                    self.max_runs_without_progress
+                )
+            },
+        )?;
+        // the SQS trigger's maximum concurrency starts at 2
+        check(
+            (2..=1000).contains(&self.max_concurrent_jobs),
+            "max_concurrent_jobs",
+            || {
+                format!(
+                    "max_concurrent_jobs must be 2-1000, got {}",
+                    self.max_concurrent_jobs
+                )
+            },
+        )?;
+        check(
+            self.functions
+                .worker
+                .as_ref()
+                .is_none_or(|w| w.reserved_concurrency.is_none()),
+            "functions.worker.reserved_concurrency",
+            || {
+                "the worker's concurrency is max_concurrent_jobs (it also limits the queue trigger)"
+                    .into()
+            },
+        )?;
+        check(
+            self.throttle.rate_per_second > 0.0 && self.throttle.rate_per_second <= 10_000.0,
+            "throttle.rate_per_second",
+            || {
+                format!(
+                    "throttle.rate_per_second must be above 0 and at most 10000, got {}",
+                    self.throttle.rate_per_second
+                )
+            },
+        )?;
+        check(
+            (1..=5000).contains(&self.throttle.burst),
+            "throttle.burst",
+            || format!("throttle.burst must be 1-5000, got {}", self.throttle.burst),
+        )?;
+        check(
             local || !self.features.allow_http_urls,
             "features.allow_http_urls",
             || "plain http URLs are allowed only on the local stage".into(),
@@ -72,7 +154,16 @@ impl Settings {
             .clone()
             .unwrap_or_else(|| format!("{}/webhook-runner/token-key", stage.name))
     }
+
+    pub fn intake_key_secret(&self, stage: &Stage) -> String {
+        self.intake_key_secret
+            .clone()
+            .unwrap_or_else(|| format!("{}/webhook-runner/intake-key", stage.name))
+    }
 }
+
+/// The namespace of the worker's embedded-format metrics (`functions/webhook-runner/src/metrics.rs`).
+const METRICS_NAMESPACE: &str = "WebhookRunner";
 
 pub fn stack(stage: &Stage) -> Stack {
     let s = &stage.services.webhook_runner;
@@ -81,7 +172,8 @@ pub fn stack(stage: &Stage) -> Stack {
         stage,
         "Amperity webhook destination: streams any file size to an API",
     );
-    let worker_config = stage.function_config(512, 900, &s.functions.worker);
+    let mut worker_config = stage.function_config(512, 900, &s.functions.worker);
+    worker_config.reserved_concurrency = Some(s.max_concurrent_jobs);
     // AWS asks for a visibility timeout of six times the consumer's timeout (capped at 12 hours).
     let jobs = Queue::new(
         &stack,
@@ -93,6 +185,7 @@ pub fn stack(stage: &Stage) -> Stack {
     );
     let allow_http = s.features.allow_http_urls.to_string();
     let key = Secret::from_name(&s.token_key_secret(stage));
+    let intake_key = Secret::from_name(&s.intake_key_secret(stage));
     let intake = Function::new(
         &stack,
         "intake",
@@ -103,6 +196,7 @@ pub fn stack(stage: &Stage) -> Stack {
                 ("JOBS_QUEUE_URL", jobs.url()),
                 ("ALLOW_HTTP_URLS", allow_http.clone().into()),
                 ("TOKEN_KEY_SECRET", key.name.clone().into()),
+                ("INTAKE_KEY_SECRET", intake_key.name.clone().into()),
             ]),
         },
     );
@@ -119,15 +213,59 @@ pub fn stack(stage: &Stage) -> Stack {
                 ("ALLOW_HTTP_URLS", allow_http.into()),
                 ("TOKEN_KEY_SECRET", key.name.clone().into()),
                 ("MAX_RECEIVE_COUNT", s.max_receive_count.to_string().into()),
+                (
+                    "MAX_RUNS_WITHOUT_PROGRESS",
+                    s.max_runs_without_progress.to_string().into(),
+                ),
             ]),
         },
     );
     key.grant_read(&intake);
     key.grant_read(&worker);
+    intake_key.grant_read(&intake);
     jobs.grant_send(&intake);
     jobs.grant_send(&worker);
     worker.add_sqs_source(&jobs, 1);
+    // Without a trigger limit, SQS would invoke past the reserved concurrency; the throttled
+    // receives would count towards max_receive_count and push waiting jobs to the DLQ.
+    let scaling = serde_json::to_value(ScalingConfig {
+        maximum_concurrency: Some(i64::from(s.max_concurrent_jobs).into()),
+    })
+    .expect("serializable");
+    stack.with_resource(&format!("{}JobsSource", worker.id), |r| {
+        r.properties["ScalingConfig"] = scaling;
+    });
+    // Job failures are not Lambda errors (the worker answers with partial batch failures), so
+    // the function's own errors alarm does not see them: alarm on the worker's own metric.
+    Alarm::new(
+        &stack,
+        "WorkerFailuresAlarm",
+        AlarmProps {
+            description: format!(
+                "{} runs failed (returned to the queue) or jobs were reported failed to Amperity",
+                worker.physical_name
+            ),
+            namespace: METRICS_NAMESPACE,
+            metric: "Failures",
+            dimensions: vec![("Stage", stage.name.clone().into())],
+            statistic: "Sum",
+            threshold: 1.0,
+            periods: 1,
+            period_seconds: 300,
+        },
+    );
+    // The intake checks the caller's x-api-key itself (see docs/webhook-runner.md), so the route
+    // has no API Gateway authorizer; throttling is the stage's.
     let http = HttpApi::new(&stack, "api");
     http.add_route("POST /jobs", &intake, RouteAuth::None);
+    let throttle = serde_json::to_value(RouteSettings {
+        throttling_burst_limit: Some(i64::from(s.throttle.burst).into()),
+        throttling_rate_limit: Some(s.throttle.rate_per_second.into()),
+        ..Default::default()
+    })
+    .expect("serializable");
+    stack.with_resource(&format!("{}DefaultStage", http.id), |r| {
+        r.properties["DefaultRouteSettings"] = throttle;
+    });
     stack
 }

@@ -20,6 +20,8 @@ use crate::{aws, block_on, build, deploy, deployed, project_root, synth, system,
 /// response must contain).
 const LOCAL_INVOCATIONS: &[(&str, &str, &str)] = &[
     ("mips-cache-api", "accounts", "Leadership Academy"),
+    // one MIPS session for the whole cache, against the fake that checks the balances body
+    ("mips-cache-refresh", "all", "\"failed\":{}"),
     ("webhook-runner-intake", "job", "\"statusCode\":202"),
     ("canvas-data-list-tables", "all", "\"accounts\""),
     // a full snapshot of the fake's accounts, then an incremental sync on top of it
@@ -38,6 +40,7 @@ const LOCAL_INVOCATIONS: &[(&str, &str, &str)] = &[
 /// Each function's `smoke` event and what its answer must contain (also the release smoke test).
 const SMOKE: &[(&str, &str)] = &[
     ("mips-cache-api", "\"statusCode\":400"),
+    ("mips-cache-refresh", "\"dry_run\":true"),
     ("webhook-runner-intake", "\"statusCode\":400"),
     ("webhook-runner-worker", "batchItemFailures"),
     ("canvas-data-list-tables", "\"state\":\"ok\""),

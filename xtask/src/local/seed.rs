@@ -1,7 +1,9 @@
 //! Parameters and secrets the services read, seeded into the local emulator with local-only
-//! values (the emulator forgets them when it stops, so `up` seeds every time).
+//! values (the emulator forgets them when it stops, so `up` seeds every time). Seeding creates
+//! what is missing and keeps what exists: a value a user set stays.
 
 use anyhow::Result;
+use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use aws_sdk_ssm::types::ParameterType;
 use infra::stage::Stage;
 use serde_json::json;
@@ -25,6 +27,9 @@ fn local_database(pg_port: u16) -> serde_json::Value {
         "host": "127.0.0.1", "port": pg_port, "dbname": "canvas"
     })
 }
+
+/// The key the local stage's intake accepts; the intake's sample events send it as `x-api-key`.
+pub const LOCAL_INTAKE_KEY: &str = "local-only-intake-key";
 
 /// The local cluster's superuser (trust authentication on 127.0.0.1).
 pub fn local_admin(stage: &Stage) -> Result<DbConfig> {
@@ -67,57 +72,56 @@ pub async fn seed(stage: &Stage) -> Result<()> {
         ),
     ];
     for (name, value) in params {
-        ssm.put_parameter()
+        let created = ssm
+            .put_parameter()
             .name(&name)
             .value(value)
             .r#type(ParameterType::SecureString)
-            .overwrite(true)
+            .overwrite(false)
             .send()
-            .await
-            .map_err(|e| aws::explain("ssm:PutParameter", &name, e))?;
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(e) if e.code() == Some("ParameterAlreadyExists") => {}
+            Err(e) => return Err(aws::explain("ssm:PutParameter", &name, e)),
+        }
     }
-    put_secret(
+    create_secret(
         &secrets,
         &s.canvas_data.database_secret(stage),
         &local_database(pg_port).to_string(),
     )
     .await?;
-    put_secret(
+    create_secret(
         &secrets,
         &s.webhook_runner.token_key_secret(stage),
         "local-only-token-key",
     )
     .await?;
+    create_secret(
+        &secrets,
+        &s.webhook_runner.intake_key_secret(stage),
+        LOCAL_INTAKE_KEY,
+    )
+    .await?;
     Ok(())
 }
 
-async fn put_secret(
+/// Create the secret `name` with `value` unless it exists.
+async fn create_secret(
     client: &aws_sdk_secretsmanager::Client,
     name: &str,
     value: &str,
 ) -> Result<()> {
-    if client
-        .describe_secret()
-        .secret_id(name)
+    match client
+        .create_secret()
+        .name(name)
+        .secret_string(value)
         .send()
         .await
-        .is_ok()
     {
-        client
-            .put_secret_value()
-            .secret_id(name)
-            .secret_string(value)
-            .send()
-            .await
-            .map_err(|e| aws::explain("secretsmanager:PutSecretValue", name, e))?;
-    } else {
-        client
-            .create_secret()
-            .name(name)
-            .secret_string(value)
-            .send()
-            .await
-            .map_err(|e| aws::explain("secretsmanager:CreateSecret", name, e))?;
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("ResourceExistsException") => Ok(()),
+        Err(e) => Err(aws::explain("secretsmanager:CreateSecret", name, e)),
     }
-    Ok(())
 }
