@@ -642,8 +642,8 @@ async fn a_file_that_keeps_breaking_continues_later_from_the_last_sent_batch() {
     assert_eq!(cp.line, sent.len() as u64 + 1);
 }
 
-#[tokio::test]
-async fn retry_after_beyond_the_deadline_ends_the_run_as_a_continuation_at_once() {
+/// Four records and a destination that answers every POST with 429 and `Retry-After: 300`.
+async fn fakes_answering_429_for_five_minutes() -> Fakes {
     let server = MockServer::start().await;
     let file = mount_file_and_callback(&server, ndjson(4), true, 200).await;
     Mock::given(method("POST"))
@@ -651,11 +651,16 @@ async fn retry_after_beyond_the_deadline_ends_the_run_as_a_continuation_at_once(
         .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "300"))
         .mount(&server)
         .await;
-    let f = Fakes {
+    Fakes {
         server,
         file,
         dest: Destination::default(),
-    };
+    }
+}
+
+#[tokio::test]
+async fn retry_after_beyond_the_deadline_ends_the_run_as_a_continuation_at_once() {
+    let f = fakes_answering_429_for_five_minutes().await;
     let j = job(&f, json!({}));
     let http = http_client();
     let started = Instant::now();
@@ -689,18 +694,7 @@ async fn retry_after_beyond_the_deadline_ends_the_run_as_a_continuation_at_once(
 
 #[tokio::test]
 async fn a_destination_that_429s_forever_fails_after_runs_without_progress() {
-    let server = MockServer::start().await;
-    let file = mount_file_and_callback(&server, ndjson(4), true, 200).await;
-    Mock::given(method("POST"))
-        .and(path("/records"))
-        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "300"))
-        .mount(&server)
-        .await;
-    let f = Fakes {
-        server,
-        file,
-        dest: Destination::default(),
-    };
+    let f = fakes_answering_429_for_five_minutes().await;
     let j = job(&f, json!({}));
     let http = http_client();
     let mut cp = Checkpoint::default();
