@@ -84,13 +84,7 @@ pub async fn init_table(
     limits: Limits,
 ) -> Result<InitReport, TableError> {
     let result = load(dap, db, schema, table, budget, limits).await;
-    if let Err(e) = &result {
-        let message = format!("{FAILURE_PREFIX}{e}");
-        if let Err(record) = meta::record_failure(db, schema, table, &message).await {
-            tracing::warn!(table, error = %record, "could not record the failure");
-        }
-    }
-    result
+    meta::recording_failure(&*db, schema, table, FAILURE_PREFIX, result).await
 }
 
 /// Whether a download failed because the job's objects are gone (an expired job).

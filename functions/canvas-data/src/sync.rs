@@ -58,13 +58,7 @@ pub async fn sync_table(
     limits: Limits,
 ) -> Result<SyncReport, TableError> {
     let result = run(dap, db, schema, table, budget, limits).await;
-    if let Err(e) = &result {
-        let message = format!("{FAILURE_PREFIX}{e}");
-        if let Err(record) = meta::record_failure(db, schema, table, &message).await {
-            tracing::warn!(table, error = %record, "could not record the failure");
-        }
-    }
-    result
+    meta::recording_failure(&*db, schema, table, FAILURE_PREFIX, result).await
 }
 
 async fn run(

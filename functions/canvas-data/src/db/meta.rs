@@ -160,19 +160,30 @@ pub async fn set_checkpoint(
     checkpoint: Option<&Checkpoint>,
 ) -> Result<(), DbError> {
     let json = checkpoint.map(|c| serde_json::to_string(c).expect("checkpoints serialize"));
+    save_progress(client, schema, table, "init_checkpoint", json).await
+}
+
+/// Stores a checkpoint column and clears the failure count, since a checkpoint means progress.
+async fn save_progress(
+    client: &impl GenericClient,
+    schema: &str,
+    table: &str,
+    column: &'static str,
+    json: Option<String>,
+) -> Result<(), DbError> {
     client
         .execute(
             &format!(
-                "INSERT INTO {} (table_name, init_checkpoint) VALUES ($1, $2::text::jsonb)
+                "INSERT INTO {} (table_name, {column}) VALUES ($1, $2::text::jsonb)
                  ON CONFLICT (table_name) DO UPDATE
-                 SET init_checkpoint = EXCLUDED.init_checkpoint, last_error = NULL, failures = 0,
+                 SET {column} = EXCLUDED.{column}, last_error = NULL, failures = 0,
                      updated_at = now()",
                 qualified(schema, TABLE)
             ),
             &[&table, &json],
         )
         .await
-        .map_err(query_error(format!("saving the checkpoint of {table}")))?;
+        .map_err(query_error(format!("saving the {column} of {table}")))?;
     Ok(())
 }
 
@@ -212,25 +223,27 @@ pub async fn set_sync_checkpoint(
     checkpoint: Option<&SyncCheckpoint>,
 ) -> Result<(), DbError> {
     let json = checkpoint.map(|c| serde_json::to_string(c).expect("checkpoints serialize"));
-    client
-        .execute(
-            &format!(
-                "INSERT INTO {} (table_name, sync_checkpoint) VALUES ($1, $2::text::jsonb)
-                 ON CONFLICT (table_name) DO UPDATE
-                 SET sync_checkpoint = EXCLUDED.sync_checkpoint, last_error = NULL, failures = 0,
-                     updated_at = now()",
-                qualified(schema, TABLE)
-            ),
-            &[&table, &json],
-        )
-        .await
-        .map_err(query_error(format!(
-            "saving the sync checkpoint of {table}"
-        )))?;
-    Ok(())
+    save_progress(client, schema, table, "sync_checkpoint", json).await
 }
 
-/// A failed run: counts the runs in a row that failed with the same message.
+/// Record a failed run's error (as `prefix` + the error) and hand the result back unchanged; a
+/// failure to record is only logged, so the run's own error is what the caller sees.
+pub async fn recording_failure<T, E: std::fmt::Display>(
+    client: &impl GenericClient,
+    schema: &str,
+    table: &str,
+    prefix: &str,
+    result: Result<T, E>,
+) -> Result<T, E> {
+    if let Err(e) = &result {
+        let message = format!("{prefix}{e}");
+        if let Err(record) = record_failure(client, schema, table, &message).await {
+            tracing::warn!(table, error = %record, "could not record the failure");
+        }
+    }
+    result
+}
+
 pub async fn record_failure(
     client: &impl GenericClient,
     schema: &str,
