@@ -16,9 +16,10 @@ pub async fn config(stage: &Stage) -> SdkConfig {
     match stage.aws_endpoint() {
         Some(endpoint) => {
             // The emulator accepts any credentials; fixed ones keep a developer's real keys out of it.
+            let local = crate::local::gateway::sigv4::LOCAL_CREDENTIALS;
             let creds = aws_sdk_cloudformation::config::Credentials::new(
-                "test",
-                "test",
+                local.access_key_id,
+                local.secret_access_key,
                 None,
                 None,
                 "local-stage",
@@ -39,6 +40,7 @@ pub struct Clients {
     pub lambda: aws_sdk_lambda::Client,
     pub sfn: aws_sdk_sfn::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub sqs: aws_sdk_sqs::Client,
 }
 
 /// Fails fast, before any build or upload, when an AWS stage has no usable credentials: the SDK
@@ -125,6 +127,7 @@ impl Clients {
             },
             sfn: aws_sdk_sfn::Client::new(conf),
             logs: aws_sdk_cloudwatchlogs::Client::new(conf),
+            sqs: aws_sdk_sqs::Client::new(conf),
         }
     }
 }

@@ -16,9 +16,10 @@ pub const NAMES: &[&str] = &[
     "cold-start",
     "webhook-runner",
     "canvas-init",
+    "local",
 ];
 
-fn stats(name: &str, mut samples: Vec<Duration>) {
+pub fn stats(name: &str, mut samples: Vec<Duration>) {
     samples.sort();
     let median = samples[samples.len() / 2];
     println!(
@@ -164,6 +165,9 @@ pub async fn run(only: Option<&str>) -> Result<()> {
             "host release binary start → first Runtime API poll",
             samples,
         );
+    }
+    if want("local") {
+        crate::bench_local::run().await?;
     }
     Ok(())
 }

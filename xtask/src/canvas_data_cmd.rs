@@ -99,7 +99,7 @@ pub async fn run(action: Action, stage: Stage) -> Result<()> {
 }
 
 /// The application's login from the local stage's secret.
-async fn local_login(stage: &Stage) -> Result<DbConfig> {
+pub(crate) async fn local_login(stage: &Stage) -> Result<DbConfig> {
     local::up(stage).await?;
     let name = stage.services.canvas_data.database_secret(stage);
     let secrets = Secrets::new(&aws::config(stage).await);

@@ -177,3 +177,86 @@ async fn aws_logins(stage: &Stage) -> Result<(DbConfig, DbConfig, Secrets)> {
     };
     Ok((admin, app, secrets))
 }
+
+/// `db-prepare --service S`: canvas-data (the default, [`run`]) or skill-sync ([`skill_sync`]).
+pub async fn run_service(stage: &Stage, service: Option<&str>, reach: Reach) -> Result<()> {
+    match service {
+        None | Some(SERVICE) => run(stage, reach).await,
+        Some(infra::services::skill_sync::SERVICE) => skill_sync(stage, reach).await,
+        Some(other) => bail!("db-prepare knows canvas-data and skill-sync, not `{other}`"),
+    }
+}
+
+/// skill-sync's part of the Skill App database (spec §2), created where missing.
+///
+/// Locally: the local MariaDB is started, and as its administrator the database, the application
+/// login (password from the stage's database secret, which `local up` seeds) and the tables are
+/// made. On AWS the database is the app's own MySQL and its login already exists: the tables are
+/// created only where missing, as that login (the app's schema owner), so running it against the
+/// app's database changes nothing that is there.
+pub async fn skill_sync(stage: &Stage, reach: Reach) -> Result<()> {
+    let conf = aws::config(stage).await;
+    if stage.is_local() {
+        local::up(stage).await?;
+    } else {
+        aws::check_credentials(stage, &conf).await?;
+    }
+    prepare_skill_sync(stage, &conf, reach).await
+}
+
+/// [`skill_sync`] once the stage is up (`local up` calls this itself, after seeding the secret).
+pub async fn prepare_skill_sync(
+    stage: &Stage,
+    conf: &aws_config::SdkConfig,
+    reach: Reach,
+) -> Result<()> {
+    use skill_sync::db::DbConfig as MyConfig;
+    let settings = &stage.services.skill_sync;
+    let secrets = Secrets::new(conf);
+    let name = settings.database_secret(stage);
+    let login = secrets
+        .get_secret_value()
+        .secret_id(&name)
+        .send()
+        .await
+        .map_err(|e| aws::explain("secretsmanager:GetSecretValue", &name, e))?;
+    let host = reach.host.clone().unwrap_or(settings.database.host.clone());
+    let port = reach.port.unwrap_or(settings.database.port);
+    let app = MyConfig::new(
+        &host,
+        port,
+        &settings.database.name,
+        login.secret_string().unwrap_or_default(),
+    )
+    .with_context(|| format!("secret {name}"))?;
+    ui::step(format!(
+        "preparing skill-sync's tables in {} on {host}:{port} as {}",
+        app.dbname, app.user
+    ));
+    let done = if stage.is_local() {
+        // idempotent: usually `local up` has started it already
+        local::MariaDb::new(port).ensure_running()?;
+        let admin = MyConfig::new(
+            "127.0.0.1",
+            port,
+            "mysql",
+            &json!({
+                "username": skill_sync::schema::LOCAL_ADMIN_USER,
+                "password": skill_sync::schema::LOCAL_ADMIN_PASSWORD,
+            })
+            .to_string(),
+        )?;
+        skill_sync::schema::prepare(&admin, &app).await?
+    } else {
+        let mut conn = skill_sync::db::connect(&app).await.context(
+            "connecting to the app's database (run where it is reachable; --host/--port point at a tunnel)",
+        )?;
+        let done = skill_sync::schema::create_tables(&mut conn).await?;
+        conn.disconnect().await.ok();
+        done
+    };
+    for line in done {
+        ui::ok(line);
+    }
+    Ok(())
+}

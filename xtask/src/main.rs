@@ -2,6 +2,7 @@
 
 mod aws;
 mod bench;
+mod bench_local;
 mod build;
 mod canvas_data_cmd;
 mod codegen;
@@ -17,9 +18,11 @@ mod list;
 mod local;
 mod logs;
 mod release;
+mod run_cmd;
 mod synth;
 mod system;
 mod test_cmd;
+mod trigger;
 mod ui;
 mod venv;
 
@@ -121,11 +124,15 @@ enum Cmd {
         #[arg(long)]
         follow: bool,
     },
-    /// Set up canvas-data's database: application role (password from its secret), schema,
-    /// grants. Idempotent; on AWS it creates the application secret on first use.
+    /// Set up a service's database idempotently: canvas-data's (application role with the
+    /// password from its secret, schema, grants; on AWS the secret is created on first use) or
+    /// skill-sync's (login, database, the app's tables).
     DbPrepare {
         #[arg(long)]
         stage: String,
+        /// canvas-data (default) or skill-sync.
+        #[arg(long)]
+        service: Option<String>,
         /// Connect through this host instead (a tunnel to a private cluster).
         #[arg(long)]
         host: Option<String>,
@@ -164,6 +171,10 @@ enum Cmd {
         #[command(subcommand)]
         action: LocalAction,
     },
+    /// Fire one schedule's target with its input now (EventBridge's schedule, by hand).
+    Trigger(trigger::Args),
+    /// Start a state machine execution and print its state transitions as they happen.
+    Run(run_cmd::Args),
     /// Regenerate the L1 CloudFormation types from the pinned cfn-lint's resource schemas.
     Codegen {
         /// Fail instead of writing when the committed code is stale.
@@ -214,7 +225,13 @@ enum ReleaseAction {
 #[derive(Subcommand)]
 enum LocalAction {
     /// Install (first time) and start the emulator and PostgreSQL; idempotent.
-    Up,
+    Up {
+        /// Also fire every schedule on its rate/cron times while the local stage runs.
+        #[arg(long)]
+        schedules: bool,
+    },
+    /// The messages published to a local SNS topic (name, logical id or ARN).
+    Messages(local::messages::Args),
     /// Stop both; the emulator's state is lost, the database's is kept.
     Down,
     /// Show what is running and where.
@@ -229,6 +246,15 @@ enum LocalAction {
         mips_port: Option<u16>,
         #[arg(long)]
         dap_port: Option<u16>,
+        #[arg(long)]
+        airtable_port: Option<u16>,
+        #[arg(long)]
+        badgr_port: Option<u16>,
+        #[arg(long)]
+        github_port: Option<u16>,
+        /// Fire schedules on their times.
+        #[arg(long)]
+        schedules: bool,
     },
 }
 
@@ -336,10 +362,16 @@ async fn run(cli: Cli) -> Result<i32> {
         }
         Cmd::DbPrepare {
             stage: s,
+            service,
             host,
             port,
         } => {
-            db_prepare::run(&stage(&s)?, db_prepare::Reach { host, port }).await?;
+            db_prepare::run_service(
+                &stage(&s)?,
+                service.as_deref(),
+                db_prepare::Reach { host, port },
+            )
+            .await?;
             Ok(0)
         }
         Cmd::CanvasData { action } => {
@@ -360,11 +392,13 @@ async fn run(cli: Cli) -> Result<i32> {
             logs::run(stage(&s)?, &function, &since, follow).await?;
             Ok(0)
         }
+        Cmd::Trigger(args) => args.run().await,
+        Cmd::Run(args) => args.run().await,
         Cmd::Local { action } => {
             let stage = stage("local")?;
             match action {
-                LocalAction::Up => {
-                    local::up(&stage).await?;
+                LocalAction::Up { schedules } => {
+                    local::up_with(&stage, local::Options { schedules }).await?;
                     local::status(&stage)?;
                 }
                 LocalAction::Down => local::down(&stage)?,
@@ -373,7 +407,27 @@ async fn run(cli: Cli) -> Result<i32> {
                     lambda_port,
                     mips_port,
                     dap_port,
-                } => local::serve(&stage, lambda_port, mips_port, dap_port).await?,
+                    airtable_port,
+                    badgr_port,
+                    github_port,
+                    schedules,
+                } => {
+                    let skill_sync = local::fakes::SkillSyncPorts {
+                        airtable: airtable_port,
+                        badgr: badgr_port,
+                        github: github_port,
+                    };
+                    local::serve(
+                        &stage,
+                        lambda_port,
+                        mips_port,
+                        dap_port,
+                        skill_sync,
+                        schedules,
+                    )
+                    .await?
+                }
+                LocalAction::Messages(args) => return args.run(&stage).await,
             }
             Ok(0)
         }

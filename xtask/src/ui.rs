@@ -67,3 +67,10 @@ pub fn spinner(msg: impl Into<String>) -> ProgressBar {
     pb.enable_steady_tick(Duration::from_millis(120));
     pb
 }
+
+/// Now in UTC to the second, for the lines of background logs.
+pub fn now_utc() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
+}

@@ -50,6 +50,8 @@ struct Inner {
     polls: u32,
     throttle: u32,
     stall: HashSet<(String, usize)>,
+    /// Tables whose every object download waits this long first (a big table, in small).
+    slow: HashMap<String, Duration>,
     broken_schema: HashSet<String>,
     expired: HashSet<String>,
     logins: u32,
@@ -128,6 +130,12 @@ impl FakeDap {
     }
 
     /// The next download of snapshot object `index` of `table` sends half and then hangs.
+    /// Every object of `table` is served after `delay`, as a big object takes its time: an init
+    /// with a short timeout then needs more than one run.
+    pub fn slow_table(&self, table: &str, delay: Duration) {
+        self.lock().slow.insert(table.into(), delay);
+    }
+
     pub fn stall_object(&self, table: &str, index: usize) {
         self.lock().stall.insert((table.into(), index));
     }
@@ -367,7 +375,7 @@ async fn urls(State(f): State<FakeDap>, headers: HeaderMap, body: String) -> Res
 }
 
 async fn object(State(f): State<FakeDap>, Path(id): Path<String>) -> Response {
-    let (bytes, stall) = {
+    let (bytes, stall, delay) = {
         let mut inner = f.lock();
         let Some(bytes) = inner.objects.get(&id).cloned() else {
             return (StatusCode::NOT_FOUND, "no such object").into_response();
@@ -381,8 +389,12 @@ async fn object(State(f): State<FakeDap>, Path(id): Path<String>) -> Response {
                 .and_then(|i| i.parse().ok())
                 .unwrap_or(usize::MAX),
         );
-        (bytes, inner.stall.remove(&key))
+        let delay = inner.slow.get(&key.0).copied();
+        (bytes, inner.stall.remove(&key), delay)
     };
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
     if stall {
         let half = bytes::Bytes::from(bytes[..bytes.len() / 2].to_vec());
         let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(half) })
@@ -493,5 +505,41 @@ pub fn sample() -> FakeDap {
             until: "2026-11-02T00:00:00Z".into(),
         },
     );
+    dap
+}
+
+/// What the local stage's fake DAP serves: [`sample`] and a table of six slow objects, whose
+/// snapshot does not fit one run of a short-lived init function (the local stage's), so the
+/// state machine's `needs_init_continue` round runs there too.
+pub fn local_stage() -> FakeDap {
+    let dap = sample();
+    let enrollments: Vec<String> = (1..=60)
+        .map(|i| {
+            json!({"key": {"id": 1000 + i}, "value": {
+                "course_id": 100 + i % 40 + 1, "user_id": 5000 + i,
+                "type": if i % 10 == 0 { "TeacherEnrollment" } else { "StudentEnrollment" }
+            }})
+            .to_string()
+        })
+        .collect();
+    dap.set_table(
+        "enrollments",
+        FakeTable {
+            version: 1,
+            schema: table_schema(
+                json!({"id": {"type": "integer", "format": "int64"}}),
+                json!({
+                    "course_id": {"type": "integer", "format": "int64"},
+                    "user_id": {"type": "integer", "format": "int64"},
+                    "type": {"type": "string"}
+                }),
+            ),
+            snapshot: objects(&enrollments, 10),
+            changes: Vec::new(),
+            at: "2026-11-01T00:00:00Z".into(),
+            until: "2026-11-02T00:00:00Z".into(),
+        },
+    );
+    dap.slow_table("enrollments", Duration::from_secs(2));
     dap
 }

@@ -4,6 +4,7 @@
 
 pub mod canvas_data;
 pub mod mips_cache;
+pub mod skill_sync;
 pub mod webhook_runner;
 
 use std::collections::BTreeMap;
@@ -15,7 +16,7 @@ use crate::constructs::Stack;
 use crate::stage::Stage;
 
 /// The services this repository deploys, in the order their stacks are listed.
-pub const SERVICES: &[&str] = &["mips-cache", "canvas-data", "webhook-runner"];
+pub const SERVICES: &[&str] = &["mips-cache", "canvas-data", "webhook-runner", "skill-sync"];
 
 /// `services:` in a stage file: one entry per service, each optional.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -27,6 +28,8 @@ pub struct ServiceSettings {
     pub canvas_data: canvas_data::Settings,
     #[serde(rename = "webhook-runner")]
     pub webhook_runner: webhook_runner::Settings,
+    #[serde(rename = "skill-sync")]
+    pub skill_sync: skill_sync::Settings,
 }
 
 impl ServiceSettings {
@@ -38,6 +41,7 @@ impl ServiceSettings {
         scoped("mips-cache", self.mips_cache.validate())?;
         scoped("canvas-data", self.canvas_data.validate(local))?;
         scoped("webhook-runner", self.webhook_runner.validate(local))?;
+        scoped("skill-sync", self.skill_sync.validate(local))?;
         Ok(())
     }
 }
@@ -48,6 +52,7 @@ pub fn stacks(stage: &Stage) -> Vec<Stack> {
         mips_cache::stack(stage),
         canvas_data::stack(stage),
         webhook_runner::stack(stage),
+        skill_sync::stack(stage),
     ]
 }
 

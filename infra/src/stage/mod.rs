@@ -49,6 +49,8 @@ pub struct LocalSettings {
     pub postgres_port: u16,
     /// The local Lambda service: the Invoke API that runs deployed zips, in front of the emulator.
     pub lambda_port: u16,
+    /// The first port of the local HTTP APIs: each `HttpApi` gets the next one, in name order.
+    pub api_port: u16,
 }
 
 impl Default for LocalSettings {
@@ -57,6 +59,7 @@ impl Default for LocalSettings {
             emulator_port: 5000,
             postgres_port: 54329,
             lambda_port: 5100,
+            api_port: 5110,
         }
     }
 }

@@ -237,6 +237,9 @@ pub async fn run(stage: Stage, args: Args) -> Result<Summary> {
             outputs.insert(name, d.outputs);
         }
     }
+    if stage.is_local() {
+        local_wiring(&stage, &mut outputs).await;
+    }
     write_outputs(&stage, &outputs)?;
     print_outputs(&outputs);
     if !failed.is_empty() {
@@ -259,6 +262,27 @@ pub async fn run(stage: Stage, args: Args) -> Result<Summary> {
         stacks,
         changed: changed.len(),
     })
+}
+
+/// The local runtime re-reads what was deployed: APIs get their localhost URL (written as each
+/// stack's `ApiUrl` output, where AWS would have the execute-api one), queues their pollers.
+async fn local_wiring(stage: &Stage, outputs: &mut BTreeMap<String, BTreeMap<String, String>>) {
+    match crate::local::runtime::request_reload(stage).await {
+        Ok(r) => {
+            for api in &r.apis {
+                outputs
+                    .entry(format!("{}-{}", api.service, stage.name))
+                    .or_default()
+                    .insert("ApiUrl".into(), api.url.clone());
+            }
+            for q in &r.queues {
+                ui::ok(format!("polling {q}"));
+            }
+        }
+        Err(e) => ui::warn(format!(
+            "the local runtime did not load the new wiring (APIs, queues): {e:#}"
+        )),
+    }
 }
 
 fn print_plan(stack: &str, plan: &Plan) {

@@ -1,8 +1,10 @@
-//! The last two phases of `cargo xtask test`: deploy every stack to the local stage, invoke a
-//! function of each service (host builds with `--local`, and the deployed zips through Lambda
+//! The last two phases of `cargo xtask test`: deploy every stack to the local stage, run each
+//! service as its users do (through the local APIs, queues, schedules and state machines),
+//! invoke a function of each service (host builds with `--local`, and the deployed zips through Lambda
 //! Invoke, and `release smoke`), read their logs, hotswap one, destroy one and re-create it through change sets; run every shipped arm64 `bootstrap` under qemu against
 //! the local Runtime API.
 
+pub mod flows;
 mod lifecycle;
 mod remote;
 
@@ -46,6 +48,7 @@ const SMOKE: &[(&str, &str)] = &[
     ("canvas-data-list-tables", "\"state\":\"ok\""),
     ("canvas-data-sync-table", "\"state\":\"ok\""),
     ("canvas-data-init-table", "\"state\":\"ok\""),
+    ("skill-sync-sync", "\"check\":\"ok\""),
 ];
 
 /// `cargo xtask <args>` as a child process; zips stamped with `epoch`. Returns its output.
@@ -125,6 +128,11 @@ pub fn local_stage() -> Result<()> {
             again.changed
         );
         ui::ok(format!("redeploy: no changes, in {:.2?}", t.elapsed()));
+        // the services as users run them: HTTP APIs, queues, a schedule, a state machine
+        flows::mips_cache(&stage).await?;
+        flows::webhook_runner(&stage).await?;
+        flows::canvas_data(&stage).await?;
+        flows::skill_sync(&stage).await?;
         for (binary, event, expect) in LOCAL_INVOCATIONS {
             let target = invoke::find(stage.clone(), binary)?;
             if !first.stacks.contains(&target.stack.name) {

@@ -137,7 +137,7 @@ pub async fn serve(mips: Option<u16>, dap: Option<u16>) -> Result<()> {
     };
     let dap = async {
         match dap {
-            Some(port) => canvas_data::fake::sample()
+            Some(port) => canvas_data::fake::local_stage()
                 .serve(port)
                 .await
                 .with_context(|| format!("serving the fake DAP API on 127.0.0.1:{port}")),
@@ -146,6 +146,29 @@ pub async fn serve(mips: Option<u16>, dap: Option<u16>) -> Result<()> {
     };
     tokio::try_join!(mips, dap)?;
     Ok(())
+}
+
+/// Serve skill-sync's fakes of Airtable, Badgr and GitHub (the sample data of
+/// `skill_sync::fake::sample`) on the ports given, until killed.
+/// Where `local serve` runs skill-sync's fakes.
+pub struct SkillSyncPorts {
+    pub airtable: Option<u16>,
+    pub badgr: Option<u16>,
+    pub github: Option<u16>,
+}
+
+pub async fn serve_skill_sync(
+    airtable: Option<u16>,
+    badgr: Option<u16>,
+    github: Option<u16>,
+) -> Result<()> {
+    if airtable.is_none() && badgr.is_none() && github.is_none() {
+        return std::future::pending().await;
+    }
+    skill_sync::fake::sample()
+        .serve(airtable, badgr, github)
+        .await
+        .context("serving the fake Airtable, Badgr and GitHub")
 }
 
 /// Serve the MIPS fake on `port` until killed.

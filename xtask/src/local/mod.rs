@@ -1,11 +1,17 @@
 //! `cargo xtask local up|down|status`: the local stage's AWS emulator, PostgreSQL, seeded
 //! parameters and secrets, the local Lambda service, and fakes of third-party APIs.
 
+mod events;
 pub mod fakes;
+pub mod gateway;
 pub mod lambda;
+mod mariadb;
+pub mod messages;
 mod moto;
 mod postgres;
-mod seed;
+pub mod runtime;
+pub mod seed;
+pub mod wiring;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -16,6 +22,7 @@ use infra::stage::Stage;
 
 use crate::{project_root, ui};
 
+pub use mariadb::MariaDb;
 pub use moto::Moto;
 pub use postgres::Postgres;
 pub use seed::local_admin;
@@ -47,6 +54,13 @@ fn local_port(url: &str) -> Option<u16> {
         .ok()
 }
 
+/// How `local up` runs the stage.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Fire schedules on their times (`local up --schedules`).
+    pub schedules: bool,
+}
+
 /// What the background process of `local up` serves: (name, port, flag of `local serve`).
 fn served(stage: &Stage) -> Vec<(&'static str, u16, &'static str)> {
     let s = &stage.services;
@@ -63,6 +77,21 @@ fn served(stage: &Stage) -> Vec<(&'static str, u16, &'static str)> {
             local_port(&s.canvas_data.dap_api_url),
             "--dap-port",
         ),
+        (
+            "fake Airtable",
+            local_port(&s.skill_sync.airtable_api_url),
+            "--airtable-port",
+        ),
+        (
+            "fake Badgr",
+            local_port(&s.skill_sync.badgr_api_url),
+            "--badgr-port",
+        ),
+        (
+            "fake GitHub",
+            local_port(&s.skill_sync.github_api_url),
+            "--github-port",
+        ),
     ]
     .into_iter()
     .filter_map(|(name, port, flag)| Some((name, port?, flag)))
@@ -73,10 +102,17 @@ const PID_FILE: &str = "serve.pid";
 
 /// Start whatever is not running, and seed the emulator; idempotent.
 pub async fn up(stage: &Stage) -> Result<()> {
+    up_with(stage, Options::default()).await
+}
+
+pub async fn up_with(stage: &Stage, options: Options) -> Result<()> {
     let s = settings(stage)?;
-    Moto::new(s.emulator_port).ensure_running()?;
+    Moto::new(s.emulator_port)
+        .lambda_endpoint(format!("http://127.0.0.1:{}", s.lambda_port))
+        .ensure_running()?;
     Postgres::new(s.postgres_port).ensure_running()?;
-    ensure_served(stage)?;
+    MariaDb::new(stage.services.skill_sync.database.port).ensure_running()?;
+    let already = ensure_served(stage, options)?;
     // every time: cheap, and a new service's secrets reach an emulator that was already running
     seed::seed(stage)
         .await
@@ -84,6 +120,21 @@ pub async fn up(stage: &Stage) -> Result<()> {
     seed::prepare_database(stage)
         .await
         .context("preparing the canvas-data database")?;
+    crate::db_prepare::prepare_skill_sync(
+        stage,
+        &crate::aws::config(stage).await,
+        crate::db_prepare::Reach {
+            host: None,
+            port: None,
+        },
+    )
+    .await
+    .context("preparing the skill-sync database")?;
+    if already {
+        // a process that was already running may hold the wiring of an older deploy, or of an
+        // emulator that restarted empty
+        runtime::request_reload(stage).await?;
+    }
     Ok(())
 }
 
@@ -91,6 +142,7 @@ pub fn down(stage: &Stage) -> Result<()> {
     let s = settings(stage)?;
     Moto::new(s.emulator_port).stop()?;
     Postgres::new(s.postgres_port).stop()?;
+    MariaDb::new(stage.services.skill_sync.database.port).stop()?;
     if let Ok(pid) = std::fs::read_to_string(state_dir().join(PID_FILE)) {
         let _ = Command::new("kill").arg(pid.trim()).status();
         let _ = std::fs::remove_file(state_dir().join(PID_FILE));
@@ -113,6 +165,8 @@ pub fn status(stage: &Stage) -> Result<()> {
     };
     line("emulator", moto.healthy(), moto.endpoint());
     line("postgres", pg.running(), pg.url());
+    let maria = MariaDb::new(stage.services.skill_sync.database.port);
+    line("mariadb", maria.running(), maria.url());
     println!(
         "{:<21} canvas-data: role canvas_app, database canvas, schema {}",
         "", stage.services.canvas_data.schema
@@ -120,7 +174,26 @@ pub fn status(stage: &Stage) -> Result<()> {
     for (name, port, _) in served(stage) {
         line(name, listening(port), format!("http://127.0.0.1:{port}"));
     }
+    if let Some(w) = runtime::last_reload() {
+        for api in &w.apis {
+            line(
+                &format!("API {}", api.service),
+                listening_url(&api.url),
+                format!("{} ({})", api.url, api.name),
+            );
+        }
+        for q in &w.queues {
+            println!("{:<21} polling {q}", "");
+        }
+        for s in &w.schedules {
+            println!("{:<21} schedule {s}", "");
+        }
+    }
     Ok(())
+}
+
+fn listening_url(url: &str) -> bool {
+    local_port(url).is_some_and(listening)
 }
 
 fn listening(port: u16) -> bool {
@@ -128,10 +201,14 @@ fn listening(port: u16) -> bool {
         .is_ok()
 }
 
-fn ensure_served(stage: &Stage) -> Result<()> {
+/// `Ok(true)` when everything was already running.
+fn ensure_served(stage: &Stage, options: Options) -> Result<bool> {
     let served = served(stage);
-    if served.iter().all(|(_, port, _)| listening(*port)) {
-        return Ok(());
+    let schedules_file = state_dir().join("schedules");
+    // `--schedules` is a property of the running process: asking for it restarts one without
+    let schedules_match = !options.schedules || schedules_file.exists();
+    if schedules_match && served.iter().all(|(_, port, _)| listening(*port)) {
+        return Ok(true);
     }
     // a half-running set (from an older xtask) is replaced as a whole
     if let Ok(pid) = std::fs::read_to_string(state_dir().join(PID_FILE)) {
@@ -143,6 +220,12 @@ fn ensure_served(stage: &Stage) -> Result<()> {
     let mut args = vec!["local".to_string(), "serve".to_string()];
     for (_, port, flag) in &served {
         args.extend([flag.to_string(), port.to_string()]);
+    }
+    if options.schedules {
+        args.push("--schedules".into());
+        std::fs::write(&schedules_file, "")?;
+    } else {
+        let _ = std::fs::remove_file(&schedules_file);
     }
     let child = Command::new(std::env::current_exe()?)
         .args(&args)
@@ -158,26 +241,47 @@ fn ensure_served(stage: &Stage) -> Result<()> {
             for (name, port, _) in &served {
                 ui::ok(format!("{name} on http://127.0.0.1:{port}"));
             }
-            return Ok(());
+            return Ok(false);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     bail!("the local Lambda service and fakes did not start; see target/local/serve.log")
 }
 
-/// Serve the local Lambda service and the fakes in the foreground until killed.
+/// Serve the local Lambda service, the stage's wiring (APIs, queues, schedules) and the fakes
+/// in the foreground until killed.
 pub async fn serve(
     stage: &Stage,
     lambda: Option<u16>,
     mips: Option<u16>,
     dap: Option<u16>,
+    skill_sync: fakes::SkillSyncPorts,
+    schedules: bool,
 ) -> Result<()> {
     let lambda = async {
         match lambda {
-            Some(port) => lambda::serve(stage.clone(), port).await,
+            Some(port) => {
+                let rt = std::sync::Arc::new(tokio::sync::Mutex::new(runtime::Runtime::new(
+                    stage.clone(),
+                    schedules,
+                )));
+                let control = runtime::control(rt.clone());
+                // the wiring of what is already deployed, once the Lambda port answers
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    if let Err(e) = rt.lock().await.reload().await {
+                        eprintln!("{} loading the deployed wiring: {e:#}", ui::now_utc());
+                    }
+                });
+                lambda::serve(stage.clone(), port, control).await
+            }
             None => std::future::pending().await,
         }
     };
-    tokio::try_join!(lambda, fakes::serve(mips, dap))?;
+    tokio::try_join!(
+        lambda,
+        fakes::serve(mips, dap),
+        fakes::serve_skill_sync(skill_sync.airtable, skill_sync.badgr, skill_sync.github)
+    )?;
     Ok(())
 }

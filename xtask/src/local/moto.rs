@@ -1,4 +1,6 @@
-//! The AWS emulator: moto's server mode from the project's `.venv`, on 127.0.0.1.
+//! The AWS emulator: moto's server mode from the project's `.venv`, on 127.0.0.1, run through
+//! `moto_server.py`, which makes Step Functions executions, S3 notifications and SNS messages
+//! work locally (see that file).
 
 use std::fs;
 use std::io::{Read, Write};
@@ -8,17 +10,39 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use super::state_dir;
-use crate::{ui, venv};
+use crate::{project_root, ui, venv};
+
+const LAUNCHER: &str = include_str!("moto_server.py");
+
+/// What the launcher reports as its version: the sha256 of its source, so any edit of it makes
+/// `ensure_running` replace an emulator started with the old one.
+pub fn launcher_version() -> String {
+    let digest = Sha256::digest(LAUNCHER.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 pub struct Moto {
     port: u16,
+    lambda_endpoint: Option<String>,
 }
 
 impl Moto {
     pub fn new(port: u16) -> Moto {
-        Moto { port }
+        Moto {
+            port,
+            lambda_endpoint: None,
+        }
+    }
+
+    /// Where the emulator sends Lambda invocations (state machine tasks, S3 and SNS
+    /// notifications): the local Lambda service.
+    pub fn lambda_endpoint(mut self, url: String) -> Self {
+        self.lambda_endpoint = Some(url);
+        self
     }
 
     pub fn endpoint(&self) -> String {
@@ -31,61 +55,113 @@ impl Moto {
 
     /// The emulator answers its own API on the port.
     pub fn healthy(&self) -> bool {
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(300)) else {
-            return false;
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-        let req = format!(
-            "GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n\r\n",
-            self.port
-        );
-        if s.write_all(req.as_bytes()).is_err() {
-            return false;
+        get(self.port, "/moto-api/").is_some_and(|(status, _)| status == 200)
+    }
+
+    /// What `/_local/health` says, `None` when the emulator has no launcher (an older xtask
+    /// started `moto_server` itself).
+    fn launcher(&self) -> Option<Value> {
+        match get(self.port, "/_local/health")? {
+            (200, body) => serde_json::from_str(&body).ok(),
+            _ => None,
         }
-        let mut head = [0u8; 12];
-        s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") && &head[9..12] == b"200"
+    }
+
+    /// Why the running emulator is not the one this xtask would start, if it is not.
+    fn outdated(&self) -> Option<String> {
+        let Some(health) = self.launcher() else {
+            return Some("was started by an older xtask without the launcher".into());
+        };
+        let version = health["launcher"].as_str().unwrap_or_default();
+        if version != launcher_version() {
+            return Some(format!(
+                "runs launcher {} and this xtask has {}",
+                &version[..version.len().min(12)],
+                &launcher_version()[..12]
+            ));
+        }
+        let running = health["lambda_endpoint"].as_str();
+        match &self.lambda_endpoint {
+            Some(wanted) if running != Some(wanted.as_str()) => Some(format!(
+                "sends Lambda calls to {} instead of {wanted}",
+                running.unwrap_or("nowhere")
+            )),
+            _ => None,
+        }
+    }
+
+    /// The launcher run with the venv's python, ready to spawn.
+    pub fn command(&self) -> Result<Command> {
+        let python = venv::ensure()?;
+        let mut cmd = Command::new(python);
+        // no __pycache__ beside the launcher in the source tree
+        cmd.env("PYTHONDONTWRITEBYTECODE", "1");
+        cmd.arg(project_root().join("xtask/src/local/moto_server.py"))
+            .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdin(Stdio::null())
+            // the launcher sets it from -p; an inherited one would point elsewhere
+            .env_remove("MOTO_PORT");
+        match &self.lambda_endpoint {
+            Some(url) => cmd.env("LOCAL_LAMBDA_ENDPOINT", url),
+            None => cmd.env_remove("LOCAL_LAMBDA_ENDPOINT"),
+        };
+        Ok(cmd)
     }
 
     pub fn ensure_running(&self) -> Result<()> {
         if self.healthy() {
-            return Ok(());
+            let Some(why) = self.outdated() else {
+                return Ok(());
+            };
+            ui::warn(format!(
+                "the AWS emulator on {} {why}: restarting it; its state (deployed stacks, queues, objects, messages) is lost, deploy again",
+                self.endpoint()
+            ));
+            self.stop()?;
+            if self.healthy() {
+                bail!(
+                    "the outdated AWS emulator on port {} is still running (no pid in target/local/moto.pid); stop it and run again",
+                    self.port
+                );
+            }
         }
-        if TcpStream::connect_timeout(
-            &SocketAddr::from(([127, 0, 0, 1], self.port)),
-            Duration::from_millis(300),
-        )
-        .is_ok()
-        {
+        if port_taken(self.port) {
             bail!(
                 "port {} is taken by something that is not the AWS emulator; free it or set local.emulator_port in environments/local.yaml",
                 self.port
             );
         }
-        let server = venv::tool("moto_server")?;
         fs::create_dir_all(state_dir())?;
         let log = fs::File::create(state_dir().join("moto.log"))?;
         ui::step(format!("starting the AWS emulator on {}", self.endpoint()));
-        let child = Command::new(&server)
-            .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
-            .stdin(Stdio::null())
+        let child = self
+            .command()?
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
-            .with_context(|| format!("starting {}", server.display()))?;
+            .context("starting the AWS emulator (xtask/src/local/moto_server.py)")?;
         fs::write(self.pid_file(), child.id().to_string())?;
         let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(30) {
+        if self.wait_healthy(Duration::from_secs(30)) {
+            ui::ok(format!(
+                "AWS emulator ready in {:.1?} (log: target/local/moto.log)",
+                started.elapsed()
+            ));
+            return Ok(());
+        }
+        bail!("the AWS emulator did not answer within 30 s; see target/local/moto.log")
+    }
+
+    /// Polls until the emulator answers or `limit` passes.
+    pub fn wait_healthy(&self, limit: Duration) -> bool {
+        let started = Instant::now();
+        while started.elapsed() < limit {
             if self.healthy() {
-                ui::ok(format!(
-                    "AWS emulator ready in {:.1?} (log: target/local/moto.log)",
-                    started.elapsed()
-                ));
-                return Ok(());
+                return true;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        bail!("the AWS emulator did not answer within 30 s; see target/local/moto.log")
+        false
     }
 
     pub fn stop(&self) -> Result<()> {
@@ -97,7 +173,7 @@ impl Moto {
         let _ = Command::new("kill").arg(pid).status();
         let _ = fs::remove_file(self.pid_file());
         let started = Instant::now();
-        while self.healthy() && started.elapsed() < Duration::from_secs(10) {
+        while port_taken(self.port) && started.elapsed() < Duration::from_secs(10) {
             std::thread::sleep(Duration::from_millis(100));
         }
         ui::ok(format!(
@@ -106,3 +182,35 @@ impl Moto {
         Ok(())
     }
 }
+
+fn port_taken(port: u16) -> bool {
+    TcpStream::connect_timeout(
+        &SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_millis(300),
+    )
+    .is_ok()
+}
+
+/// A plain HTTP GET on 127.0.0.1: status and body. Blocking on purpose: callers are the
+/// synchronous `up`/`status` paths, and a dead or foreign port must not hang them.
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let req = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    s.write_all(req.as_bytes()).ok()?;
+    let mut raw = Vec::new();
+    // HTTP/1.0: the server closes after the body; a timeout keeps what arrived
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    let status = text
+        .strip_prefix("HTTP/1.")?
+        .get(2..5)?
+        .parse::<u16>()
+        .ok()?;
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    Some((status, body.to_string()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -104,6 +104,31 @@ pub async fn seed(stage: &Stage) -> Result<()> {
         LOCAL_INTAKE_KEY,
     )
     .await?;
+    let ss = &s.skill_sync;
+    create_secret(
+        &secrets,
+        &ss.database_secret(stage),
+        &json!({"username": "skill_app", "password": "local-only-password"}).to_string(),
+    )
+    .await?;
+    create_secret(
+        &secrets,
+        &ss.airtable_token_secret(stage),
+        skill_sync::fake::AIRTABLE_TOKEN,
+    )
+    .await?;
+    create_secret(
+        &secrets,
+        &ss.badgr_credentials_secret(stage),
+        &json!({
+            "username": skill_sync::fake::BADGR_USERNAME,
+            "password": skill_sync::fake::BADGR_PASSWORD
+        })
+        .to_string(),
+    )
+    .await?;
+    // empty: GitHub is called without a token, as the stage file allows
+    create_secret(&secrets, &ss.github_token_secret(stage), "").await?;
     Ok(())
 }
 

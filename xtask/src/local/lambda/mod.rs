@@ -70,7 +70,8 @@ fn service_error(message: String) -> ApiError {
 }
 
 /// Serve until killed.
-pub async fn serve(stage: Stage, port: u16) -> Result<()> {
+/// `extra` adds routes of the local runtime (its control endpoint) to the same port.
+pub async fn serve(stage: Stage, port: u16, extra: Router) -> Result<()> {
     let conf = aws::config(&stage).await;
     let s3_conf = aws_sdk_s3::config::Builder::from(&conf)
         .force_path_style(true)
@@ -89,7 +90,8 @@ pub async fn serve(stage: Stage, port: u16) -> Result<()> {
     let app = Router::new()
         .route("/2015-03-31/functions/{name}/invocations", post(invoke))
         .fallback(proxy)
-        .with_state(service);
+        .with_state(service)
+        .merge(extra);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("binding the local Lambda service to 127.0.0.1:{port}"))?;

@@ -1,0 +1,716 @@
+//! The launcher against a real emulator: one per test process, on a free port, whose Lambda
+//! calls go to a fake Lambda service that records them. Each test uses its own names.
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sfn::types::ExecutionStatus;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use super::Moto;
+use crate::local::state_dir;
+
+#[derive(Debug, Clone)]
+struct Invocation {
+    function: String,
+    invocation_type: String,
+    event: Value,
+}
+
+type Calls = Arc<Mutex<Vec<Invocation>>>;
+
+struct Emulator {
+    endpoint: String,
+    calls: Calls,
+    // never waited for: it exits with the test process (`--exit-with-parent`)
+    _process: std::process::Child,
+}
+
+/// Lambda's Invoke: functions named `fail…` fail as Lambda reports an unhandled error, the
+/// others answer `{"from": name, "echo": event}`; `Event` invocations get 202.
+async fn invoke(
+    State(calls): State<Calls>,
+    Path(function): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let function = function.rsplit(':').next().unwrap_or_default().to_string();
+    let invocation_type = headers
+        .get("x-amz-invocation-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("RequestResponse")
+        .to_string();
+    let event: Value = serde_json::from_str(&body).unwrap_or(Value::String(body));
+    calls.lock().unwrap().push(Invocation {
+        function: function.clone(),
+        invocation_type: invocation_type.clone(),
+        event: event.clone(),
+    });
+    if invocation_type == "Event" {
+        return StatusCode::ACCEPTED.into_response();
+    }
+    if function.starts_with("fail") {
+        let error = json!({"errorType": "Boom", "errorMessage": "it broke"});
+        return ([("X-Amz-Function-Error", "Unhandled")], axum::Json(error)).into_response();
+    }
+    axum::Json(json!({"from": function, "echo": event})).into_response()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn emulator() -> &'static Emulator {
+    static EMULATOR: OnceLock<Emulator> = OnceLock::new();
+    EMULATOR.get_or_init(|| {
+        let calls = Calls::default();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let lambda = format!("http://{}", listener.local_addr().unwrap());
+        let state = calls.clone();
+        // its own runtime: each test's runtime ends with the test, the fake must not
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async move {
+                let app = axum::Router::new()
+                    .route(
+                        "/2015-03-31/functions/{function}/invocations",
+                        axum::routing::post(invoke),
+                    )
+                    .with_state(state);
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        let port = free_port();
+        let moto = Moto::new(port).lambda_endpoint(lambda);
+        std::fs::create_dir_all(state_dir()).unwrap();
+        let log_path = state_dir().join("test-moto.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let process = moto
+            .command()
+            .unwrap()
+            .arg("--exit-with-parent")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("starting the launcher");
+        assert!(
+            moto.wait_healthy(Duration::from_secs(60)),
+            "the launcher did not answer; see {}",
+            log_path.display()
+        );
+        Emulator {
+            endpoint: moto.endpoint(),
+            calls,
+            _process: process,
+        }
+    })
+}
+
+async fn config(e: &Emulator) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(&e.endpoint)
+        .credentials_provider(aws_sdk_sfn::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .load()
+        .await
+}
+
+/// A name no other test (or earlier run against the same emulator) uses.
+fn unique(prefix: &str) -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    format!("{prefix}-{}-{n}", std::process::id())
+}
+
+fn calls_to(e: &Emulator, function: &str) -> Vec<Invocation> {
+    let calls = e.calls.lock().unwrap();
+    calls
+        .iter()
+        .filter(|c| c.function == function)
+        .cloned()
+        .collect()
+}
+
+/// Polls `check` until it gives a value; the limit only bounds a broken run.
+async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "gave up waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A CloudFormation stack on the emulator; returns logical id → physical id.
+async fn stack(conf: &SdkConfig, resources: Value) -> std::collections::BTreeMap<String, String> {
+    let cfn = aws_sdk_cloudformation::Client::new(conf);
+    let name = unique("stack");
+    cfn.create_stack()
+        .stack_name(&name)
+        .template_body(json!({"Resources": resources}).to_string())
+        .send()
+        .await
+        .unwrap();
+    crate::deployed::physical_ids(&cfn, &name)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn role(conf: &SdkConfig) -> String {
+    let name = unique("role");
+    stack(
+        conf,
+        json!({"Role": {"Type": "AWS::IAM::Role", "Properties": {
+            "RoleName": name,
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []}
+        }}}),
+    )
+    .await;
+    format!("arn:aws:iam::123456789012:role/{name}")
+}
+
+struct Execution {
+    status: ExecutionStatus,
+    output: Value,
+    error: Option<String>,
+    cause: Option<String>,
+}
+
+async fn start(sfn: &aws_sdk_sfn::Client, definition: Value, input: Value) -> String {
+    let machine = sfn
+        .create_state_machine()
+        .name(unique("sm"))
+        .definition(definition.to_string())
+        .role_arn("arn:aws:iam::123456789012:role/states")
+        .send()
+        .await
+        .unwrap();
+    sfn.start_execution()
+        .state_machine_arn(machine.state_machine_arn())
+        .input(input.to_string())
+        .send()
+        .await
+        .unwrap()
+        .execution_arn()
+        .to_string()
+}
+
+async fn status(sfn: &aws_sdk_sfn::Client, execution: &str) -> Execution {
+    let d = sfn
+        .describe_execution()
+        .execution_arn(execution)
+        .send()
+        .await
+        .unwrap();
+    Execution {
+        status: d.status().clone(),
+        output: d
+            .output()
+            .map(|o| serde_json::from_str(o).unwrap())
+            .unwrap_or(Value::Null),
+        error: d.error().map(String::from),
+        cause: d.cause().map(String::from),
+    }
+}
+
+async fn finished(sfn: &aws_sdk_sfn::Client, execution: &str) -> Execution {
+    eventually("the execution to end", async || {
+        let s = status(sfn, execution).await;
+        (s.status != ExecutionStatus::Running).then_some(s)
+    })
+    .await
+}
+
+const LAMBDA: &str = "arn:aws:lambda:us-east-1:123456789012:function:";
+
+#[tokio::test]
+async fn lambda_tasks_choice_map_parallel_and_intrinsics_run_to_success() {
+    let e = emulator();
+    let sfn = aws_sdk_sfn::Client::new(&config(e).await);
+    let (one, two) = (unique("one"), unique("two"));
+    let definition = json!({"StartAt": "Direct", "States": {
+        "Direct": {"Type": "Task", "Resource": format!("{LAMBDA}{one}"), "ResultPath": "$.direct", "Next": "Invoke"},
+        "Invoke": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": two, "Payload": {"items.$": "$.items"}},
+            "ResultSelector": {"answer.$": "$.Payload"}, "ResultPath": "$.invoke", "Next": "Route"},
+        "Route": {"Type": "Choice", "Choices": [
+            {"Variable": "$.invoke.answer.from", "StringEquals": two, "Next": "Each"}], "Default": "Wrong"},
+        "Wrong": {"Type": "Fail", "Error": "WrongBranch"},
+        "Each": {"Type": "Map", "ItemsPath": "$.items", "ResultPath": "$.doubled",
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Double", "States": {
+                "Double": {"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($, $)"}, "End": true}}},
+            "Next": "Both"},
+        "Both": {"Type": "Parallel", "ResultPath": "$.both", "Next": "Count", "Branches": [
+            {"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": "a", "End": true}}},
+            {"StartAt": "B", "States": {"B": {"Type": "Pass", "Result": "b", "End": true}}}]},
+        "Count": {"Type": "Pass", "End": true, "Parameters": {
+            "count.$": "States.ArrayLength($.doubled)",
+            "direct.$": "$.direct.from",
+            "echo.$": "$.invoke.answer.echo",
+            "both.$": "$.both",
+            "doubled.$": "$.doubled"}}
+    }});
+    let execution = start(&sfn, definition, json!({"items": [1, 2, 3]})).await;
+    let end = finished(&sfn, &execution).await;
+    assert_eq!(
+        end.status,
+        ExecutionStatus::Succeeded,
+        "{:?} {:?}",
+        end.error,
+        end.cause
+    );
+    assert_eq!(
+        end.output,
+        json!({"count": 3, "direct": one, "echo": {"items": [1, 2, 3]},
+               "both": ["a", "b"], "doubled": [{"n": 2}, {"n": 4}, {"n": 6}]})
+    );
+    assert_eq!(calls_to(e, &one)[0].event, json!({"items": [1, 2, 3]}));
+    assert_eq!(calls_to(e, &two)[0].invocation_type, "RequestResponse");
+}
+
+#[tokio::test]
+async fn a_failing_task_is_retried_then_caught() {
+    let e = emulator();
+    let sfn = aws_sdk_sfn::Client::new(&config(e).await);
+    let fail = unique("fail");
+    let definition = json!({"StartAt": "Flaky", "States": {
+        "Flaky": {"Type": "Task", "Resource": format!("{LAMBDA}{fail}"),
+            "Retry": [{"ErrorEquals": ["Boom"], "MaxAttempts": 1, "IntervalSeconds": 1}],
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Handled"}],
+            "End": true},
+        "Handled": {"Type": "Pass", "End": true}
+    }});
+    let execution = start(&sfn, definition, json!({"table": "x"})).await;
+    let end = finished(&sfn, &execution).await;
+    assert_eq!(end.status, ExecutionStatus::Succeeded, "{:?}", end.cause);
+    assert_eq!(end.output["table"], "x");
+    assert_eq!(end.output["error"]["Error"], "Boom");
+    let cause: Value =
+        serde_json::from_str(end.output["error"]["Cause"].as_str().unwrap()).unwrap();
+    assert_eq!(cause["errorMessage"], "it broke");
+    assert_eq!(calls_to(e, &fail).len(), 2, "one attempt and one retry");
+    let code = crate::run_cmd::follow(&sfn, &execution, Duration::from_millis(100));
+    assert_eq!(
+        code.await.unwrap(),
+        0,
+        "`run --follow` exits 0 on SUCCEEDED"
+    );
+
+    let history = sfn
+        .get_execution_history()
+        .execution_arn(&execution)
+        .send()
+        .await
+        .unwrap();
+    let mut t = crate::run_cmd::Transitions::default();
+    let lines: Vec<String> = history.events().iter().filter_map(|e| t.line(e)).collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("retry 1: scheduled lambda")),
+        "{lines:#?}"
+    );
+}
+
+#[tokio::test]
+async fn sns_publish_from_a_deployed_state_machine_is_readable() {
+    let e = emulator();
+    let conf = config(e).await;
+    let topic_name = unique("summary");
+    let role = role(&conf).await;
+    let machine = unique("notify");
+    // DefinitionSubstitutions as infra/ writes them: the launcher applies them for moto
+    let ids = stack(
+        &conf,
+        json!({
+            "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": topic_name}},
+            "Machine": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
+                "StateMachineName": machine,
+                "RoleArn": role,
+                "DefinitionString": json!({"StartAt": "Notify", "States": {"Notify": {
+                    "Type": "Task", "Resource": "arn:aws:states:::sns:publish", "End": true,
+                    "Parameters": {"TopicArn": "${SummaryTopicArn}", "Subject": "Refresh summary",
+                        "Message.$": "States.JsonToString($)"}}}}).to_string(),
+                "DefinitionSubstitutions": {"SummaryTopicArn": {"Ref": "Topic"}}
+            }}
+        }),
+    )
+    .await;
+    let topic = ids["Topic"].clone();
+    let sfn = aws_sdk_sfn::Client::new(&conf);
+    let arn = format!("arn:aws:states:us-east-1:123456789012:stateMachine:{machine}");
+    let execution = sfn
+        .start_execution()
+        .state_machine_arn(&arn)
+        .input(r#"{"failed":[]}"#)
+        .send()
+        .await
+        .unwrap();
+    let end = finished(&sfn, execution.execution_arn()).await;
+    assert_eq!(end.status, ExecutionStatus::Succeeded, "{:?}", end.cause);
+
+    assert!(crate::local::messages::topics(&e.endpoint)
+        .await
+        .unwrap()
+        .contains(&topic));
+    let published = crate::local::messages::fetch(&e.endpoint, &topic)
+        .await
+        .unwrap();
+    assert_eq!(published.messages.len(), 1);
+    let m = &published.messages[0];
+    assert_eq!(m.subject.as_deref(), Some("Refresh summary"));
+    assert_eq!(
+        serde_json::from_str::<Value>(&m.message).unwrap(),
+        json!({"failed": []})
+    );
+    assert!(m.timestamp.as_deref().is_some_and(|t| t.ends_with('Z')));
+}
+
+#[tokio::test]
+async fn a_task_token_holds_the_execution_until_success_or_failure_is_sent() {
+    let e = emulator();
+    let sfn = aws_sdk_sfn::Client::new(&config(e).await);
+    let worker = unique("worker");
+    let definition = json!({"StartAt": "Wait", "States": {"Wait": {
+        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "Parameters": {"FunctionName": worker, "Payload": {"token.$": "$$.Task.Token"}},
+        "HeartbeatSeconds": 600, "End": true}}});
+    let token_of = |n: usize| {
+        let worker = worker.clone();
+        async move || -> Option<String> {
+            let calls = calls_to(e, &worker);
+            Some(calls.get(n)?.event["token"].as_str()?.to_string())
+        }
+    };
+
+    let execution = start(&sfn, definition.clone(), json!({})).await;
+    let token = eventually("the task token", token_of(0)).await;
+    assert_eq!(
+        status(&sfn, &execution).await.status,
+        ExecutionStatus::Running
+    );
+    sfn.send_task_heartbeat()
+        .task_token(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status(&sfn, &execution).await.status,
+        ExecutionStatus::Running
+    );
+    sfn.send_task_success()
+        .task_token(&token)
+        .output(r#"{"done":true}"#)
+        .send()
+        .await
+        .unwrap();
+    let end = finished(&sfn, &execution).await;
+    assert_eq!(end.status, ExecutionStatus::Succeeded);
+    assert_eq!(end.output, json!({"done": true}));
+
+    let execution = start(&sfn, definition, json!({})).await;
+    let token = eventually("the second task token", token_of(1)).await;
+    sfn.send_task_failure()
+        .task_token(&token)
+        .error("Transcode.Failed")
+        .cause("ffmpeg exited 1")
+        .send()
+        .await
+        .unwrap();
+    let end = finished(&sfn, &execution).await;
+    assert_eq!(end.status, ExecutionStatus::Failed);
+    assert_eq!(end.error.as_deref(), Some("Transcode.Failed"));
+    assert_eq!(end.cause.as_deref(), Some("ffmpeg exited 1"));
+    let code = crate::run_cmd::follow(&sfn, &execution, Duration::from_millis(100));
+    assert_eq!(code.await.unwrap(), 1, "`run --follow` exits 1 on FAILED");
+}
+
+#[tokio::test]
+async fn an_object_created_notifies_lambda_asynchronously_and_sqs() {
+    let e = emulator();
+    let conf = config(e).await;
+    let role = role(&conf).await;
+    let function = unique("on-upload");
+    let lambda = aws_sdk_lambda::Client::new(&conf);
+    let function_arn = lambda
+        .create_function()
+        .function_name(&function)
+        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+        .handler("bootstrap")
+        .role(&role)
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(b"zip".to_vec()))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .function_arn()
+        .unwrap()
+        .to_string();
+    let sqs = aws_sdk_sqs::Client::new(&conf);
+    let queue = sqs
+        .create_queue()
+        .queue_name(unique("uploads"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&conf)
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = unique("uploads");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    use aws_sdk_s3::types::{
+        Event, LambdaFunctionConfiguration, NotificationConfiguration, QueueConfiguration,
+    };
+    s3.put_bucket_notification_configuration()
+        .bucket(&bucket)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .lambda_function_configurations(
+                    LambdaFunctionConfiguration::builder()
+                        .lambda_function_arn(&function_arn)
+                        .events(Event::S3ObjectCreated)
+                        .build()
+                        .unwrap(),
+                )
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .queue_arn(&queue_arn)
+                        .events(Event::S3ObjectCreated)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    s3.put_object()
+        .bucket(&bucket)
+        .key("answers/a.webm")
+        .body(b"video".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+
+    let call = eventually("the notification to reach Lambda", async || {
+        calls_to(e, &function).into_iter().next()
+    })
+    .await;
+    assert_eq!(call.invocation_type, "Event");
+    let record = &call.event["Records"][0];
+    assert_eq!(record["eventSource"], "aws:s3");
+    assert_eq!(record["s3"]["bucket"]["name"], bucket.as_str());
+    assert_eq!(record["s3"]["object"]["key"], "answers/a.webm");
+
+    // S3 first sends an s3:TestEvent when the configuration is put
+    let key = eventually("the notification in the queue", async || {
+        let got = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        got.messages().iter().find_map(|m| {
+            let body: Value = serde_json::from_str(m.body()?).ok()?;
+            Some(
+                body["Records"][0]["s3"]["object"]["key"]
+                    .as_str()?
+                    .to_string(),
+            )
+        })
+    })
+    .await;
+    assert_eq!(key, "answers/a.webm");
+}
+
+#[tokio::test]
+async fn send_message_to_a_mapped_queue_invokes_nothing() {
+    let e = emulator();
+    let conf = config(e).await;
+    let role = role(&conf).await;
+    let function = unique("consumer");
+    let lambda = aws_sdk_lambda::Client::new(&conf);
+    lambda
+        .create_function()
+        .function_name(&function)
+        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+        .handler("bootstrap")
+        .role(&role)
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(b"zip".to_vec()))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&conf);
+    let queue = sqs
+        .create_queue()
+        .queue_name(unique("work"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let queue_arn = format!(
+        "arn:aws:sqs:us-east-1:123456789012:{}",
+        queue.rsplit('/').next().unwrap()
+    );
+    let mapping = lambda
+        .create_event_source_mapping()
+        .event_source_arn(&queue_arn)
+        .function_name(&function)
+        .send()
+        .await
+        .unwrap();
+    let listed = lambda
+        .list_event_source_mappings()
+        .event_source_arn(&queue_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.event_source_mappings().len(), 1);
+    assert_eq!(listed.event_source_mappings()[0].uuid(), mapping.uuid());
+
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body("job")
+        .send()
+        .await
+        .unwrap();
+    // moto would have invoked the mapping inside SendMessage, before answering it
+    assert!(calls_to(e, &function).is_empty());
+    let got = sqs
+        .receive_message()
+        .queue_url(&queue)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.messages().len(), 1, "the message waits for the poller");
+    assert_eq!(got.messages()[0].body(), Some("job"));
+}
+
+#[test]
+fn an_emulator_without_this_launcher_or_lambda_endpoint_is_outdated() {
+    let e = emulator();
+    let port: u16 = e.endpoint.rsplit(':').next().unwrap().parse().unwrap();
+    let lambda = {
+        let health = Moto::new(port).launcher().unwrap();
+        health["lambda_endpoint"].as_str().unwrap().to_string()
+    };
+    assert_eq!(Moto::new(port).outdated(), None);
+    assert_eq!(Moto::new(port).lambda_endpoint(lambda).outdated(), None);
+    let elsewhere = Moto::new(port).lambda_endpoint("http://127.0.0.1:1".into());
+    assert!(elsewhere.outdated().unwrap().contains("http://127.0.0.1:1"));
+
+    // what an older xtask started: moto's own server
+    let port = free_port();
+    let mut plain = std::process::Command::new(crate::venv::tool("moto_server").unwrap())
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let old = Moto::new(port);
+    let ready = old.wait_healthy(Duration::from_secs(60));
+    let why = old.outdated();
+    let _ = plain.kill();
+    let _ = plain.wait();
+    assert!(ready, "moto_server did not start");
+    assert!(why.unwrap().contains("without the launcher"));
+}
+
+#[tokio::test]
+async fn a_lambda_subscription_gets_the_sns_event_asynchronously() {
+    let e = emulator();
+    let conf = config(e).await;
+    let function = unique("on-summary");
+    let machine = unique("publish");
+    let ids = stack(
+        &conf,
+        json!({
+            "Topic": {"Type": "AWS::SNS::Topic", "Properties": {
+                "TopicName": unique("alerts"),
+                "Subscription": [{"Protocol": "lambda", "Endpoint": format!("{LAMBDA}{function}")}]
+            }},
+            "Machine": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
+                "StateMachineName": machine,
+                "RoleArn": "arn:aws:iam::123456789012:role/states",
+                "DefinitionString": json!({"StartAt": "Notify", "States": {"Notify": {
+                    "Type": "Task", "Resource": "arn:aws:states:::sns:publish", "End": true,
+                    "Parameters": {"TopicArn": "${Topic}", "Subject": "Alarm", "Message": "disk full"}}}})
+                    .to_string(),
+                "DefinitionSubstitutions": {"Topic": {"Ref": "Topic"}}
+            }}
+        }),
+    )
+    .await;
+    let sfn = aws_sdk_sfn::Client::new(&conf);
+    let arn = format!("arn:aws:states:us-east-1:123456789012:stateMachine:{machine}");
+    let execution = sfn
+        .start_execution()
+        .state_machine_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    let end = finished(&sfn, execution.execution_arn()).await;
+    assert_eq!(end.status, ExecutionStatus::Succeeded, "{:?}", end.cause);
+
+    let call = eventually("the SNS event to reach Lambda", async || {
+        calls_to(e, &function).into_iter().next()
+    })
+    .await;
+    assert_eq!(call.invocation_type, "Event");
+    let record = &call.event["Records"][0];
+    assert_eq!(record["EventSource"], "aws:sns");
+    assert_eq!(record["Sns"]["TopicArn"], ids["Topic"].as_str());
+    assert_eq!(record["Sns"]["Subject"], "Alarm");
+    assert_eq!(record["Sns"]["Message"], "disk full");
+    let published = crate::local::messages::fetch(&e.endpoint, &ids["Topic"])
+        .await
+        .unwrap();
+    assert_eq!(
+        record["Sns"]["MessageId"],
+        published.messages[0].message_id.as_str()
+    );
+}
