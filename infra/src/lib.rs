@@ -1,6 +1,7 @@
 //! Typed infrastructure: the CloudFormation model (L1, generated), constructs (L2), checks,
 //! stages and the service stacks. `synth` ties them together.
 
+pub mod bootstrap;
 pub mod cfn;
 pub mod checks;
 pub mod constructs;

@@ -73,9 +73,14 @@ pub fn synth_stage(
 
 pub fn synth_stack(stack: Stack) -> Result<SynthesizedStack, SynthError> {
     let service = stack.service();
-    let finished = stack.finish();
-    let mut errors = finished.errors;
+    let mut finished = stack.finish();
+    let mut errors = std::mem::take(&mut finished.errors);
     errors.extend(reference_errors(&finished.template));
+    // Before rendering: the scanners' Metadata is part of the template and of its size.
+    errors.extend(checks::scanners::annotate(
+        &mut finished.template,
+        &finished.suppressions,
+    ));
     if !errors.is_empty() {
         return Err(SynthError::Construction {
             stack: finished.name,

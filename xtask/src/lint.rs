@@ -1,14 +1,17 @@
-//! cfn-lint over synthesized templates: it knows every resource schema and the States Language.
+//! Linters over synthesized templates: cfn-lint (it knows every resource schema and the States
+//! Language) and checkov (the security scanner our security team runs on CloudFormation).
 
-use std::path::Path;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+use serde_json::Value;
 
-use crate::venv;
+use crate::{project_root, venv};
 
-/// Lint every `*.template.json` under `dir`; fails on any error, prints warnings.
-pub fn run(dir: &Path) -> Result<()> {
+/// Every `*.template.json` under `dir`, sorted; an error when there is none.
+fn templates(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut templates: Vec<_> = walk(dir)?
         .into_iter()
         .filter(|p| p.to_string_lossy().ends_with(".template.json"))
@@ -20,6 +23,12 @@ pub fn run(dir: &Path) -> Result<()> {
             dir.display()
         );
     }
+    Ok(templates)
+}
+
+/// Lint every `*.template.json` under `dir`; fails on any error, prints warnings.
+pub fn run(dir: &Path) -> Result<()> {
+    let templates = templates(dir)?;
     let cfn_lint = venv::tool("cfn-lint")?;
     let out = Command::new(&cfn_lint)
         .args(["--format", "parseable", "--"])
@@ -56,4 +65,216 @@ fn walk(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
         }
     }
     Ok(out)
+}
+
+/// One failed checkov check.
+#[derive(Debug, PartialEq)]
+struct Failed {
+    check_id: String,
+    check_name: String,
+    resource: String,
+    file: String,
+}
+
+/// checkov over every template under `dir`: zero failed checks, or an error listing each (check
+/// id, resource, file). Findings we accept are suppressed in infra with a reason, which synth
+/// writes into the resource's Metadata where checkov reads it (docs/checks.md).
+pub fn checkov(dir: &Path) -> Result<()> {
+    let templates = templates(dir)?;
+    let checkov = checkov_tool()?;
+    let out = Command::new(&checkov)
+        // --skip-download: no calls to the vendor's platform; the checks ship in the package.
+        .args([
+            "--framework",
+            "cloudformation",
+            "--output",
+            "json",
+            "--quiet",
+            "--compact",
+            "--skip-download",
+        ])
+        .args(
+            templates
+                .iter()
+                .flat_map(|t| ["--file".as_ref(), t.as_os_str()]),
+        )
+        .current_dir(project_root())
+        .output()
+        .with_context(|| format!("running {}", checkov.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (failed, skipped) = parse_checkov(&text).with_context(|| {
+        format!(
+            "checkov exited with {} and printed no report:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    if !failed.is_empty() {
+        let mut lines: Vec<String> = failed
+            .iter()
+            .map(|f| {
+                format!(
+                    "  {} {} in {}: {}",
+                    f.check_id, f.resource, f.file, f.check_name
+                )
+            })
+            .collect();
+        lines.sort();
+        bail!(
+            "checkov: {} failed check(s) in {} template(s):\n{}\nfix the construct, or suppress \
+             with a reason: stack.suppress(\"CKV_…\", resource, reason) (docs/checks.md)",
+            failed.len(),
+            templates.len(),
+            lines.join("\n")
+        );
+    }
+    println!(
+        "checkov: {} templates, 0 failed, {skipped} suppressed with a reason",
+        templates.len()
+    );
+    Ok(())
+}
+
+/// Failed checks and the number skipped, from checkov's JSON: one report object, or a list of
+/// them (one per framework).
+fn parse_checkov(text: &str) -> Result<(Vec<Failed>, usize)> {
+    let v: Value = serde_json::from_str(text.trim()).context("checkov's output is not JSON")?;
+    let reports = match v {
+        Value::Array(a) => a,
+        other => vec![other],
+    };
+    let mut failed = Vec::new();
+    let mut skipped = 0;
+    for r in &reports {
+        let results = r.get("results");
+        // A run with no resources to check prints only a summary.
+        let Some(results) = results else {
+            if r.get("summary").is_some() || r.get("passed").is_some() {
+                continue;
+            }
+            bail!("unexpected checkov report: {r}");
+        };
+        let list = |k: &str| {
+            results
+                .get(k)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
+        // --quiet leaves passed and skipped checks out of the lists; the summary counts them.
+        skipped += r
+            .pointer("/summary/skipped")
+            .and_then(Value::as_u64)
+            .unwrap_or(0) as usize;
+        for f in list("failed_checks") {
+            let s = |k: &str| f.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
+            failed.push(Failed {
+                check_id: s("check_id"),
+                check_name: s("check_name"),
+                resource: s("resource"),
+                file: file_of(&f),
+            });
+        }
+    }
+    Ok((failed, skipped))
+}
+
+/// The template a finding is in, relative to the project root when it lies inside it
+/// (checkov's `file_path` is relative to its working directory, with a leading `/`).
+fn file_of(finding: &Value) -> String {
+    let abs = finding.get("file_abs_path").and_then(Value::as_str);
+    if let Some(rel) = abs.and_then(|a| Path::new(a).strip_prefix(project_root()).ok()) {
+        return rel.display().to_string();
+    }
+    match abs {
+        Some(a) => a.to_string(),
+        None => finding
+            .get("file_path")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .trim_start_matches('/')
+            .to_string(),
+    }
+}
+
+const CHECKOV_REQUIREMENTS: &str = include_str!("../requirements-checkov.txt");
+
+/// checkov from its own venv, `.venv-checkov`, installed from `xtask/requirements-checkov.txt`
+/// the way `venv::ensure` installs `.venv`. Its own venv because checkov pins boto3 exactly,
+/// which in `.venv` would decide the botocore under moto (see the requirements file).
+fn checkov_tool() -> Result<PathBuf> {
+    let dir = project_root().join(".venv-checkov");
+    let python = dir.join("bin/python");
+    let stamp = dir.join(".requirements.installed");
+    if !(python.exists()
+        && fs::read_to_string(&stamp).ok().as_deref() == Some(CHECKOV_REQUIREMENTS))
+    {
+        if !python.exists() {
+            eprintln!("setting up checkov in {}", dir.display());
+            let status = Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&dir)
+                .status()
+                .context("running `python3 -m venv` (is Python 3 installed?)")?;
+            if !status.success() {
+                bail!(
+                    "`python3 -m venv {}` failed; install python3-venv",
+                    dir.display()
+                );
+            }
+        }
+        eprintln!("installing pinned checkov from xtask/requirements-checkov.txt");
+        let status = Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
+            .arg(project_root().join("xtask/requirements-checkov.txt"))
+            .status()
+            .context("running pip")?;
+        if !status.success() {
+            bail!("pip could not install xtask/requirements-checkov.txt; is the package index reachable?");
+        }
+        fs::write(&stamp, CHECKOV_REQUIREMENTS)?;
+    }
+    Ok(python.with_file_name("checkov"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkov_report_lists_each_failed_check_with_resource_and_file() {
+        let report = r#"{"check_type":"cloudformation","results":{"passed_checks":[],
+            "failed_checks":[{"check_id":"CKV_AWS_27","check_name":"Ensure all data stored in the SQS queue is encrypted",
+            "resource":"AWS::SQS::Queue.JobsQueue","file_path":"/target/cfn/dev/webhook-runner-dev.template.json",
+            "file_abs_path":"ROOT/target/cfn/dev/webhook-runner-dev.template.json"}],
+            "skipped_checks":[]},
+            "summary":{"passed":0,"failed":1,"skipped":2}}"#;
+        let root = project_root().display().to_string();
+        let (failed, skipped) = parse_checkov(&report.replace("ROOT", &root)).unwrap();
+        assert_eq!(skipped, 2);
+        assert_eq!(
+            failed,
+            vec![Failed {
+                check_id: "CKV_AWS_27".into(),
+                check_name: "Ensure all data stored in the SQS queue is encrypted".into(),
+                resource: "AWS::SQS::Queue.JobsQueue".into(),
+                file: "target/cfn/dev/webhook-runner-dev.template.json".into(),
+            }]
+        );
+    }
+
+    #[test]
+    fn checkov_list_of_reports_and_summary_only_reports_are_read() {
+        let report = r#"[{"results":{"failed_checks":[]},"summary":{"skipped":1}},
+            {"passed":0,"failed":0,"skipped":0,"parsing_errors":0,"resource_count":0}]"#;
+        assert_eq!(parse_checkov(report).unwrap(), (vec![], 1));
+        assert!(parse_checkov("Traceback (most recent call last):").is_err());
+    }
 }

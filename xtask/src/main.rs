@@ -3,6 +3,7 @@
 mod aws;
 mod bench;
 mod bench_local;
+mod bootstrap;
 mod build;
 mod canvas_data_cmd;
 mod codegen;
@@ -155,7 +156,7 @@ enum Cmd {
         #[command(subcommand)]
         action: ReleaseAction,
     },
-    /// Run cfn-lint over synthesized templates (run synth first).
+    /// Run cfn-lint and checkov over synthesized templates (run synth first).
     Lint,
     /// Run every test and check CI runs; `--quick` skips what needs local services.
     Test {
@@ -171,6 +172,9 @@ enum Cmd {
         #[command(subcommand)]
         action: LocalAction,
     },
+    /// Create or update the stage's bootstrap stack: asset bucket, GitHub OIDC deploy role,
+    /// CloudFormation execution role.
+    Bootstrap(bootstrap::Args),
     /// Fire one schedule's target with its input now (EventBridge's schedule, by hand).
     Trigger(trigger::Args),
     /// Start a state machine execution and print its state transitions as they happen.
@@ -392,6 +396,7 @@ async fn run(cli: Cli) -> Result<i32> {
             logs::run(stage(&s)?, &function, &since, follow).await?;
             Ok(0)
         }
+        Cmd::Bootstrap(args) => args.run().await,
         Cmd::Trigger(args) => args.run().await,
         Cmd::Run(args) => args.run().await,
         Cmd::Local { action } => {
@@ -454,7 +459,11 @@ fn sync_command(command: Cmd) -> Result<()> {
                 out,
             })
         }
-        Cmd::Lint => lint::run(&project_root().join("target/cfn")),
+        Cmd::Lint => {
+            let dir = project_root().join("target/cfn");
+            lint::run(&dir)?;
+            lint::checkov(&dir)
+        }
         Cmd::Test { quick, only } => test_cmd::run(quick, only.as_deref()),
         Cmd::Codegen { check } => codegen::run(check),
         _ => unreachable!("async commands are handled in run"),

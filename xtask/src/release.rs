@@ -142,9 +142,14 @@ pub fn build_artifacts() -> Result<()> {
 /// The stage's deploy role, for the workflow's OIDC step.
 pub fn role(stage: &str) -> Result<()> {
     let s = crate::synth::load_stage(stage)?;
+    // computed, not read from the bootstrap stack: the workflow asks before it has credentials
     let arn = s
         .deploy_role_arn
-        .with_context(|| format!("environments/{stage}.yaml has no deploy_role_arn"))?;
+        .clone()
+        .or_else(|| infra::bootstrap::deploy_role_arn(&s))
+        .with_context(|| {
+            format!("environments/{stage}.yaml pins no account, so the deploy role's ARN is unknown")
+        })?;
     println!("{arn}");
     Ok(())
 }

@@ -40,6 +40,14 @@ pub fn run(args: Args) -> Result<()> {
             .unwrap_or_else(|| project_root().join("target/cfn"))
             .join(name);
         write(&dir, &synthesized)?;
+        // the bootstrap stack is linted and scanned with the stage's stacks
+        if args.service.is_none() {
+            let b = infra::bootstrap::synth(&stage)?;
+            std::fs::write(
+                dir.join(format!("{}.template.json", infra::bootstrap::STACK_NAME)),
+                &b.body,
+            )?;
+        }
         for s in &synthesized {
             println!(
                 "{:<24} {:>3} resources {:>7} bytes {:>2} suppressed",

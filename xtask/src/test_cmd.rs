@@ -33,6 +33,7 @@ const PHASES: &[Phase] = &[
     phase("codegen freshness", false, codegen_check),
     phase("synth all stages", false, synth_all),
     phase("cfn-lint", false, cfn_lint),
+    phase("checkov", false, checkov),
     phase("workflows (actionlint)", false, actionlint),
     Phase {
         name: "unit tests",
@@ -143,6 +144,10 @@ fn synth_all() -> Result<()> {
 
 fn cfn_lint() -> Result<()> {
     lint::run(&project_root().join("target/cfn"))
+}
+
+fn checkov() -> Result<()> {
+    lint::checkov(&project_root().join("target/cfn"))
 }
 
 fn actionlint() -> Result<()> {

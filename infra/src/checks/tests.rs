@@ -290,6 +290,20 @@ fn suppressions_silence_one_rule_on_one_resource_and_are_reported() {
     };
     let report = run("fixture", &ctx, &[bogus]);
     assert!(report.violations.iter().any(|v| v.rule == "PL000"));
+    // A scanner check we know is not ours to evaluate, and not unknown either; a typo is.
+    let scanner = |rule: &str| crate::constructs::Suppression {
+        rule: rule.into(),
+        resource: "Topic".into(),
+        reason: "x".into(),
+    };
+    let pl000 = |rule: &str| {
+        run("fixture", &ctx, &[scanner(rule)])
+            .violations
+            .iter()
+            .any(|v| v.rule == "PL000")
+    };
+    assert!(!pl000("CKV_AWS_26"));
+    assert!(pl000("CKV_AWS_26X"));
 }
 
 #[test]

@@ -32,6 +32,12 @@ fn rust_log(service: &str, level: crate::stage::LogLevel) -> String {
     }
 }
 
+/// Why log groups keep CloudWatch Logs' own encryption (checkov CKV_AWS_158, cfn-nag W84).
+pub(crate) const LOG_GROUP_KMS_REASON: &str =
+    "CloudWatch Logs encrypts log data at rest with service-managed keys; a customer-managed KMS \
+     key would need a key policy for the logs service principal and a monthly cost per stage, \
+     for logs that carry no secret values";
+
 pub struct FunctionProps {
     pub description: String,
     pub config: FunctionConfig,
@@ -189,6 +195,38 @@ impl Function {
         stack.with_resource(&id, |r| {
             r.metadata.insert("Binary".into(), json!(binary));
         });
+        // What the scanners ask of every function, and why the defaults here are right; each
+        // reaches checkov and cfn-nag through the resource's Metadata.
+        stack.suppress("CKV_AWS_158", &log_group_id, LOG_GROUP_KMS_REASON);
+        stack.suppress(
+            "CKV_AWS_173",
+            &id,
+            "Lambda encrypts environment variables at rest with its AWS-managed key; ours hold \
+             settings and the names of secrets, never secret values, which are read at run time \
+             from Secrets Manager or SSM",
+        );
+        stack.suppress(
+            "CKV_AWS_116",
+            &id,
+            "invoked synchronously (HTTP API, SQS event source or state machine task): the caller \
+             receives the error and retries; a DeadLetterConfig only applies to async invocations",
+        );
+        stack.suppress(
+            "CKV_AWS_117",
+            &id,
+            "reaches only public endpoints (AWS APIs and third-party HTTPS APIs); a VPC would need a \
+             NAT gateway and isolate nothing. Functions that reach private resources use in_vpc",
+        );
+        if props.config.reserved_concurrency.is_none() {
+            stack.suppress(
+                "CKV_AWS_115",
+                &id,
+                "concurrency is bounded by its trigger (a schedule, the state machine's Map \
+                 MaxConcurrency, the HTTP API's throttling); reserving would take capacity from \
+                 the account's shared pool. Cap it per stage with \
+                 functions.<name>.reserved_concurrency in environments/<stage>.yaml",
+            );
+        }
         stack.register_function(super::FunctionInfo {
             binary: binary.clone(),
             logical_id: id.clone(),
@@ -268,6 +306,7 @@ impl Function {
             &self.stack,
             &format!("{base}Async"),
             &format!("{short}-async"),
+            super::DlqWriter::Account,
         );
         let config_id = format!("{}EventInvokeConfig", self.id);
         self.stack.add(
@@ -289,6 +328,15 @@ impl Function {
         self.stack.with_resource(&self.id, |r| {
             r.metadata.insert("Invocation".into(), json!("async"));
         });
+        self.stack.suppress(
+            "CKV_AWS_116",
+            &self.id,
+            &format!(
+                "failed async events go to the on-failure destination {} (EventInvokeConfig), \
+                 which keeps the error and request context a DeadLetterConfig drops",
+                dlq.id
+            ),
+        );
         *self.dlq.borrow_mut() = Some(dlq.clone());
         dlq
     }
@@ -319,6 +367,7 @@ impl Function {
         self.stack.with_resource(&self.id, |r| {
             r.properties["VpcConfig"] = config;
         });
+        self.stack.unsuppress("CKV_AWS_117", &self.id);
         self.stack.grant(
             &self.role_id(),
             Statement::any_resource(

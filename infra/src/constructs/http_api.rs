@@ -63,6 +63,11 @@ impl HttpApi {
                 ..Default::default()
             },
         );
+        stack.suppress(
+            "CKV_AWS_158",
+            &log_group_id,
+            super::function::LOG_GROUP_KMS_REASON,
+        );
         stack.add(
             &format!("{id}DefaultStage"),
             CfnStage {

@@ -20,7 +20,7 @@ pub use database::{AuroraServerless, AuroraServerlessProps};
 pub use function::{AsyncOptions, Function, FunctionProps, Vpc};
 pub use http_api::{Authorizer, HttpApi, RouteAuth};
 pub use params::{Secret, SsmParameter};
-pub use queue::{Queue, QueueProps};
+pub use queue::{DlqWriter, Queue, QueueProps};
 pub use schedule::{Schedule, ScheduleTarget};
 pub use stack::{Finished, FunctionInfo, Stack, StateMachineInfo, Suppression};
 pub use state_machine::{Binding, StateMachine};

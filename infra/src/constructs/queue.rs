@@ -1,4 +1,5 @@
-//! SQS queue: SSE on, a DLQ with a redrive policy, and an alarm on the DLQ's depth.
+//! SQS queue: encrypted with the AWS-managed `aws/sqs` KMS key, a DLQ with a redrive policy, and
+//! an alarm on the DLQ's depth.
 
 use serde_json::json;
 
@@ -20,17 +21,32 @@ pub struct Queue {
 
 const FOURTEEN_DAYS: u32 = 14 * 24 * 3600;
 
+/// The AWS-managed SQS key: an explicit KMS key (what scanners ask for, and CloudTrail records
+/// its use) that every principal of the account may use through SQS, so senders and consumers
+/// need no KMS grants and there is no key to pay for or rotate.
+const SQS_MANAGED_KEY: &str = "alias/aws/sqs";
+
+/// Who writes to a dead-letter queue, which decides the encryption it can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DlqWriter {
+    /// SQS redrive or a Lambda on-failure destination (sent with the function's role).
+    Account,
+    /// EventBridge, a service principal: it cannot use the AWS-managed `aws/sqs` key (only a
+    /// customer-managed one), so the queue keeps SQS-managed SSE.
+    EventBridge,
+}
+
 impl Queue {
     /// A work queue `name` with its DLQ `<name>-dlq`.
     pub fn new(stack: &Stack, name: &str, props: QueueProps) -> Queue {
         let base = pascal(name);
-        let dlq = Queue::dead_letter(stack, &base, &format!("{name}-dlq"));
+        let dlq = Queue::dead_letter(stack, &base, &format!("{name}-dlq"), DlqWriter::Account);
         let id = format!("{base}Queue");
         stack.add(
             &id,
             CfnQueue {
                 queue_name: some(stack.physical_name(name)),
-                sqs_managed_sse_enabled: some(true),
+                kms_master_key_id: Some(json!(SQS_MANAGED_KEY)),
                 visibility_timeout: some(props.visibility_timeout_seconds),
                 redrive_policy: Some(json!({
                     "deadLetterTargetArn": dlq.arn().to_json(),
@@ -43,18 +59,29 @@ impl Queue {
     }
 
     /// A dead-letter queue `<base>Dlq`: 14 days' retention and an alarm as soon as it holds a message.
-    pub fn dead_letter(stack: &Stack, base: &str, name: &str) -> Queue {
+    pub fn dead_letter(stack: &Stack, base: &str, name: &str, writer: DlqWriter) -> Queue {
         let id = format!("{base}Dlq");
         let physical = stack.physical_name(name);
+        let account = writer == DlqWriter::Account;
         stack.add(
             &id,
             CfnQueue {
                 queue_name: some(physical.clone()),
-                sqs_managed_sse_enabled: some(true),
+                kms_master_key_id: account.then(|| json!(SQS_MANAGED_KEY)),
+                sqs_managed_sse_enabled: (!account).then(|| true.into()),
                 message_retention_period: some(FOURTEEN_DAYS),
                 ..Default::default()
             },
         );
+        if !account {
+            stack.suppress(
+                "CKV_AWS_27",
+                &id,
+                "encrypted with SQS-managed SSE: EventBridge cannot send to a queue under the \
+                 AWS-managed aws/sqs key, and the undeliverable schedule events it holds carry only \
+                 the schedule's fixed input",
+            );
+        }
         Alarm::new(
             stack,
             &format!("{id}Alarm"),

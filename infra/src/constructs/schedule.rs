@@ -36,6 +36,7 @@ impl Schedule {
             stack,
             &format!("{base}Schedule"),
             &format!("{name}-schedule-dlq"),
+            super::DlqWriter::EventBridge,
         );
         let (arn, role_arn) = match &target {
             ScheduleTarget::Function(f) => {

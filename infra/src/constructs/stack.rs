@@ -135,13 +135,28 @@ impl Stack {
             .push(statement);
     }
 
-    /// Skip `rule` on `resource`; the reason is printed by synth.
+    /// Skip `rule` (one of ours, or a scanner check such as `CKV_AWS_117`) on `resource`; synth
+    /// prints the reason and writes it into the resource's Metadata for checkov and cfn-nag.
+    /// A later suppression of the same rule on the same resource replaces the earlier reason, so a
+    /// construct can refine its default (a function that becomes async says why it has no DLQ).
     pub fn suppress(&self, rule: &str, resource: &str, reason: &str) {
-        self.0.borrow_mut().suppressions.push(Suppression {
+        let mut i = self.0.borrow_mut();
+        i.suppressions
+            .retain(|s| !(s.rule == rule && s.resource == resource));
+        i.suppressions.push(Suppression {
             rule: rule.into(),
             resource: resource.into(),
             reason: reason.into(),
         });
+    }
+
+    /// Withdraw a construct's default suppression once the finding no longer applies (a function
+    /// moved into a VPC).
+    pub(crate) fn unsuppress(&self, rule: &str, resource: &str) {
+        self.0
+            .borrow_mut()
+            .suppressions
+            .retain(|s| !(s.rule == rule && s.resource == resource));
     }
 
     /// Record a construction mistake; synth fails with it.
@@ -170,6 +185,26 @@ impl Stack {
                         .map(|r| json!({ "Actions": s.actions, "Reason": r }))
                 })
                 .collect();
+            // The written reasons PL004 accepts are the scanners' reasons too.
+            let scanner_reason: Vec<String> = statements
+                .iter()
+                .filter_map(|s| {
+                    s.wildcard_reason.as_ref().map(|r| {
+                        let actions: Vec<&str> = s.actions.iter().map(String::as_str).collect();
+                        format!("{}: {r}", actions.join(", "))
+                    })
+                })
+                .collect();
+            if !scanner_reason.is_empty() {
+                i.suppressions.push(Suppression {
+                    rule: "CKV_AWS_111".into(),
+                    resource: role.clone(),
+                    reason: format!(
+                        "no narrower resource exists for these actions; {}",
+                        scanner_reason.join("; ")
+                    ),
+                });
+            }
             let Some(entry) = i.template.resources.get_mut(&role) else {
                 i.errors.push(format!("grant to unknown role `{role}`"));
                 continue;

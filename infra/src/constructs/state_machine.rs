@@ -113,6 +113,11 @@ impl StateMachine {
                 ..Default::default()
             },
         );
+        stack.suppress(
+            "CKV_AWS_158",
+            &log_group_id,
+            super::function::LOG_GROUP_KMS_REASON,
+        );
         stack.grant(
             &role_id,
             Statement::any_resource(

@@ -192,7 +192,7 @@ fn buckets_block_public_access_encrypt_require_tls_and_are_retained() {
 }
 
 #[test]
-fn queues_have_sse_a_dlq_with_redrive_and_an_alarm() {
+fn queues_have_kms_a_dlq_with_redrive_and_an_alarm() {
     let stack = Stack::new("svc", &local(), "test");
     let f = function(&stack, "worker");
     let q = Queue::new(
@@ -207,7 +207,9 @@ fn queues_have_sse_a_dlq_with_redrive_and_an_alarm() {
     q.grant_send(&f);
     let t = template(stack);
     let queue = props(&t, "JobsQueue");
-    assert_eq!(queue["SqsManagedSseEnabled"], true);
+    // An explicit KMS key (what scanners look for) that needs no KMS grants in the roles.
+    assert_eq!(queue["KmsMasterKeyId"], "alias/aws/sqs");
+    assert_eq!(props(&t, "JobsDlq")["KmsMasterKeyId"], "alias/aws/sqs");
     assert_eq!(queue["RedrivePolicy"]["maxReceiveCount"], 4);
     assert_eq!(
         queue["RedrivePolicy"]["deadLetterTargetArn"],
@@ -525,4 +527,155 @@ fn vpc_functions_get_eni_permissions_with_a_written_reason() {
 fn logical_ids_are_pascal_case_of_the_construct_names() {
     assert_eq!(pascal("list-tables"), "ListTables");
     assert_eq!(pascal("GET /cache/{proxy}"), "GETCacheProxy");
+}
+
+fn metadata(t: &Template, id: &str) -> serde_json::Map<String, Value> {
+    t.resources[id].metadata.clone()
+}
+
+/// The checkov skip comment for `check` on `id`, if synth wrote one.
+fn checkov_skip(t: &Template, id: &str, check: &str) -> Option<String> {
+    let m = metadata(t, id);
+    m.get(crate::checks::scanners::CHECKOV_METADATA_KEY)?
+        .get(crate::checks::scanners::CHECKOV_SKIP_KEY)?
+        .as_array()?
+        .iter()
+        .find(|s| s["id"] == check)
+        .map(|s| s["comment"].as_str().expect("comment is text").to_string())
+}
+
+#[test]
+fn suppressions_reach_checkov_and_cfn_nag_in_the_resource_metadata() {
+    let stack = Stack::new("svc", &local(), "test");
+    let b = Bucket::new(&stack, "cache", BucketProps::default());
+    stack.suppress("CKV_AWS_21", &b.id, "a cache: versions restore nothing");
+    stack.suppress("CKV_AWS_18", &b.id, "only our functions read it");
+    let t = template(stack);
+    let m = metadata(&t, "CacheBucket");
+    assert_eq!(
+        m["checkov"],
+        json!({"skip": [
+            {"id": "CKV_AWS_18", "comment": "only our functions read it"},
+            {"id": "CKV_AWS_21", "comment": "a cache: versions restore nothing"},
+        ]})
+    );
+    // CKV_AWS_18 has a cfn-nag twin (W35); CKV_AWS_21 has none, so only W35 is suppressed there.
+    assert_eq!(
+        m["cfn_nag"],
+        json!({"rules_to_suppress": [{"id": "W35", "reason": "only our functions read it"}]})
+    );
+}
+
+#[test]
+fn our_rule_suppressions_reach_the_scanner_checks_they_cover() {
+    let stack = Stack::new("svc", &local(), "test");
+    function(&stack, "worker").invoked_async(AsyncOptions::default());
+    let t = template(stack);
+    // The alarm topic's PL005 suppression is checkov's CKV_AWS_26 and cfn-nag's W47, same reason.
+    let reason = checkov_skip(&t, "AlarmsTopic", "CKV_AWS_26").expect("topic skip");
+    assert!(reason.contains("CloudWatch cannot publish"), "{reason}");
+    assert_eq!(
+        metadata(&t, "AlarmsTopic")["cfn_nag"]["rules_to_suppress"][0],
+        json!({"id": "W47", "reason": reason})
+    );
+    // A queue's check is not written onto the topic just because PL005 covers both.
+    assert!(checkov_skip(&t, "AlarmsTopic", "CKV_AWS_27").is_none());
+}
+
+#[test]
+fn function_defaults_explain_themselves_and_follow_the_function() {
+    let stack = Stack::new("svc", &local(), "test");
+    let plain = function(&stack, "api");
+    let worker = function(&stack, "worker");
+    worker.invoked_async(AsyncOptions::default());
+    worker.in_vpc(&Vpc {
+        subnet_ids: vec!["subnet-1".into()],
+        security_group_ids: vec!["sg-1".into()],
+    });
+    let t = template(stack);
+    assert!(checkov_skip(&t, &plain.id, "CKV_AWS_116")
+        .unwrap()
+        .contains("synchronously"));
+    // An async function's reason names the on-failure destination that replaces the DLQ.
+    assert!(checkov_skip(&t, &worker.id, "CKV_AWS_116")
+        .unwrap()
+        .contains("WorkerAsyncDlq"));
+    // Outside a VPC the reason stands; inside one the check passes and the skip is withdrawn.
+    assert!(checkov_skip(&t, &plain.id, "CKV_AWS_117").is_some());
+    assert!(checkov_skip(&t, &worker.id, "CKV_AWS_117").is_none());
+    assert!(checkov_skip(&t, "ApiFunctionLogGroup", "CKV_AWS_158").is_some());
+    // The ENI actions' written reason (PL004) is also checkov's CKV_AWS_111 reason.
+    assert!(checkov_skip(&t, "WorkerFunctionRole", "CKV_AWS_111")
+        .unwrap()
+        .contains("network interfaces"));
+}
+
+#[test]
+fn reserved_concurrency_from_the_stage_needs_no_suppression() {
+    let stage = stage::parse(
+        "local",
+        "local.yaml",
+        "services:\n  mips-cache:\n    functions:\n      api: {reserved_concurrency: 3}\n",
+    )
+    .unwrap();
+    let t = template(crate::services::mips_cache::stack(&stage));
+    assert_eq!(props(&t, "ApiFunction")["ReservedConcurrentExecutions"], 3);
+    assert!(checkov_skip(&t, "ApiFunction", "CKV_AWS_115").is_none());
+    assert!(checkov_skip(&t, "RefreshFunction", "CKV_AWS_115")
+        .unwrap()
+        .contains("reserved_concurrency"));
+}
+
+#[test]
+fn eventbridge_dlqs_keep_sqs_managed_sse_with_a_reason() {
+    let stack = Stack::new("svc", &local(), "test");
+    let f = function(&stack, "refresh");
+    Schedule::new(
+        &stack,
+        "refresh",
+        &crate::stage::ScheduleExpr("rate(1 hour)".into()),
+        ScheduleTarget::Function(&f),
+        json!({}),
+    );
+    let t = template(stack);
+    let dlq = props(&t, "RefreshScheduleDlq");
+    assert_eq!(dlq["SqsManagedSseEnabled"], true);
+    assert!(dlq.get("KmsMasterKeyId").is_none());
+    assert!(checkov_skip(&t, "RefreshScheduleDlq", "CKV_AWS_27")
+        .unwrap()
+        .contains("EventBridge"));
+    assert_eq!(
+        props(&t, "RefreshAsyncDlq")["KmsMasterKeyId"],
+        "alias/aws/sqs"
+    );
+}
+
+#[test]
+fn scanner_suppressions_that_skip_nothing_fail_synth() {
+    let stack = Stack::new("svc", &local(), "test");
+    Bucket::new(&stack, "cache", BucketProps::default());
+    stack.suppress("CKV_AWS_21", "Nowhere", "typo in the id");
+    stack.suppress("CKV_AWS_117", "CacheBucket", "wrong resource type");
+    let Err(SynthError::Construction { errors, .. }) = synth_stack(stack) else {
+        panic!("synth accepted suppressions that skip nothing");
+    };
+    assert!(errors.iter().any(|e| e.contains("`Nowhere`")), "{errors:?}");
+    assert!(
+        errors.iter().any(|e| e.contains("skips nothing")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn unknown_scanner_ids_are_unknown_rules() {
+    let stack = Stack::new("svc", &local(), "test");
+    Bucket::new(&stack, "cache", BucketProps::default());
+    stack.suppress("CKV_AWS_9999", "CacheBucket", "no such check");
+    let Err(SynthError::Construction { errors, .. }) = synth_stack(stack) else {
+        panic!("synth accepted an unknown check id");
+    };
+    assert!(
+        errors.iter().any(|e| e.contains("CKV_AWS_9999")),
+        "{errors:?}"
+    );
 }

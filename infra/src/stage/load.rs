@@ -24,6 +24,7 @@ struct StageFile {
     log_retention_days: Option<RetentionDays>,
     tracing: Option<bool>,
     deploy_role_arn: Option<String>,
+    repository: Option<super::Repository>,
     local: Option<LocalSettings>,
     services: ServiceSettings,
 }
@@ -132,6 +133,7 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<Stage, StageError> {
         log_retention_days: parsed.log_retention_days.unwrap_or(RetentionDays(30)),
         tracing: parsed.tracing.unwrap_or(false),
         deploy_role_arn: parsed.deploy_role_arn,
+        repository: parsed.repository,
         local: local.then(|| parsed.local.unwrap_or_default()),
         services: parsed.services,
     })

@@ -28,8 +28,112 @@ pub struct Stage {
     pub log_retention_days: RetentionDays,
     pub tracing: bool,
     pub deploy_role_arn: Option<String>,
+    /// The GitHub repository whose workflows may deploy this stage (`bootstrap`'s OIDC trust).
+    pub repository: Option<Repository>,
     pub local: Option<LocalSettings>,
     pub services: ServiceSettings,
+}
+
+/// `repository:` in a stage file: the GitHub repository whose workflows deploy the stage, as
+/// `owner/name`, or a mapping when the deploy job runs in a GitHub environment or the account
+/// already has GitHub's OIDC provider:
+///
+/// ```yaml
+/// repository: {name: owner/name, environment: production, oidc_provider_arn: arn:aws:iam::…}
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Repository {
+    /// `owner/name`, as GitHub spells it in the token's `sub` claim.
+    pub name: String,
+    /// The GitHub environment of the deploy job: a job with `environment:` presents
+    /// `repo:<name>:environment:<env>` as its `sub` instead of its ref.
+    pub environment: Option<String>,
+    /// GitHub's OIDC provider when the account already has one (IAM allows one per URL and
+    /// account, so a second bootstrap region or another tool's provider must be referenced).
+    pub oidc_provider_arn: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Repository {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Full {
+            name: String,
+            environment: Option<String>,
+            oidc_provider_arn: Option<String>,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Short(String),
+            Full(Full),
+        }
+        use serde::de::Error;
+        let full = match Form::deserialize(d).map_err(|_| {
+            D::Error::custom(
+                "repository must be `owner/name` or {name: owner/name, environment: <github environment>, oidc_provider_arn: <arn>}",
+            )
+        })? {
+            Form::Short(name) => Full {
+                name,
+                environment: None,
+                oidc_provider_arn: None,
+            },
+            Form::Full(f) => f,
+        };
+        validate_repository(&full.name).map_err(D::Error::custom)?;
+        if let Some(env) = &full.environment {
+            // GitHub environment names: up to 255 characters, no `:` (it would end the claim's
+            // field) and no `*`/`?` (IAM's StringLike would read them as wildcards).
+            if env.is_empty() || env.len() > 255 || env.contains([':', '*', '?', '/']) {
+                return Err(D::Error::custom(format!(
+                    "repository.environment `{env}` is not a GitHub environment name"
+                )));
+            }
+        }
+        if let Some(arn) = &full.oidc_provider_arn {
+            let ok = arn.starts_with("arn:")
+                && arn.contains(":iam::")
+                && arn.ends_with(":oidc-provider/token.actions.githubusercontent.com");
+            if !ok {
+                return Err(D::Error::custom(format!(
+                    "repository.oidc_provider_arn `{arn}` is not the ARN of GitHub's OIDC provider (arn:aws:iam::<account>:oidc-provider/token.actions.githubusercontent.com)"
+                )));
+            }
+        }
+        Ok(Repository {
+            name: full.name,
+            environment: full.environment,
+            oidc_provider_arn: full.oidc_provider_arn,
+        })
+    }
+}
+
+/// `owner/name` as GitHub allows it. The name ends up inside an IAM `StringLike` condition, so a
+/// `*` or `?` here would widen the trust to other repositories: refused, not escaped.
+pub fn validate_repository(name: &str) -> Result<(), String> {
+    let bad = || {
+        format!("repository must be `owner/name` (GitHub's spelling, e.g. `example-org/serverless-platform`), got `{name}`")
+    };
+    let (owner, repo) = name.split_once('/').ok_or_else(bad)?;
+    let owner_ok = !owner.is_empty()
+        && owner.len() <= 39
+        && !owner.starts_with('-')
+        && owner
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let repo_ok = !repo.is_empty()
+        && repo.len() <= 100
+        && repo != "."
+        && repo != ".."
+        && repo
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if owner_ok && repo_ok {
+        Ok(())
+    } else {
+        Err(bad())
+    }
 }
 
 /// Where alarms go: a topic the stack creates (with an optional e-mail subscription), or an
@@ -133,5 +237,55 @@ impl Stage {
             Some(a) => format!("serverless-assets-{}-{}", a.0, self.region),
             None => format!("serverless-assets-{}-{}", self.name, self.region),
         }
+    }
+}
+
+#[cfg(test)]
+mod repository_tests {
+    use super::*;
+
+    fn stage(yaml: &str) -> Result<Stage, StageError> {
+        // local: the one stage that parses without the AWS stages' required settings
+        parse(
+            "local",
+            "environments/local.yaml",
+            &format!("log_level: info\n{yaml}"),
+        )
+    }
+
+    #[test]
+    fn a_repository_is_owner_slash_name_or_a_mapping() {
+        let short = stage("repository: acme/serverless-platform\n").unwrap();
+        assert_eq!(
+            short.repository,
+            Some(Repository {
+                name: "acme/serverless-platform".into(),
+                environment: None,
+                oidc_provider_arn: None
+            })
+        );
+        let full = stage("repository:\n  name: acme/x.y_z\n  environment: production\n  oidc_provider_arn: arn:aws:iam::222222222222:oidc-provider/token.actions.githubusercontent.com\n").unwrap();
+        let r = full.repository.unwrap();
+        assert_eq!(r.environment.as_deref(), Some("production"));
+        assert!(r.oidc_provider_arn.is_some());
+        assert_eq!(stage("").unwrap().repository, None);
+    }
+
+    #[test]
+    fn a_repository_that_would_widen_the_trust_is_refused_with_its_line() {
+        for bad in [
+            "acme/*", "acme", "*/x", "acme/x/y", "-acme/x", "acme/", "ac me/x",
+        ] {
+            let e = stage(&format!("tracing: false\nrepository: \"{bad}\"\n")).unwrap_err();
+            assert_eq!((e.line, e.path.as_str()), (3, "repository"), "{bad}: {e}");
+            assert!(e.message.contains("owner/name"), "{bad}: {e}");
+        }
+        let e = stage("repository: {name: acme/x, environment: \"qa*\"}\n").unwrap_err();
+        assert!(e.message.contains("environment"), "{e}");
+        let e = stage("repository: {name: acme/x, oidc_provider_arn: \"arn:aws:iam::1:role/x\"}\n")
+            .unwrap_err();
+        assert!(e.message.contains("OIDC provider"), "{e}");
+        let e = stage("repository: {name: acme/x, branch: main}\n").unwrap_err();
+        assert!(e.message.contains("repository must be"), "{e}");
     }
 }

@@ -127,3 +127,31 @@ pub async fn upload_template(
         None => format!("https://{bucket}.s3.{}.amazonaws.com/{key}", stage.region),
     })
 }
+
+/// Objects under `assets/` expire by the bucket's lifecycle (90 days, see infra::bootstrap);
+/// copying a key onto itself gives it a new modification time, so the zips that deployed stacks
+/// still reference never expire. Only keys older than a week are copied: a deploy costs a
+/// request per referenced zip, not a copy.
+pub async fn refresh(s3: &aws_sdk_s3::Client, bucket: &str, keys: &[String]) -> Result<()> {
+    const RENEW_AFTER_SECS: i64 = 7 * 86_400;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    for key in keys {
+        let Ok(head) = s3.head_object().bucket(bucket).key(key).send().await else {
+            continue;
+        };
+        if now - head.last_modified().map_or(0, |t| t.secs()) < RENEW_AFTER_SECS {
+            continue;
+        }
+        s3.copy_object()
+            .bucket(bucket)
+            .key(key)
+            .copy_source(format!("{bucket}/{key}"))
+            .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+            .send()
+            .await
+            .map_err(|e| aws::explain("s3:CopyObject", key, e))?;
+    }
+    Ok(())
+}

@@ -79,6 +79,11 @@ pub async fn run(stage: Stage, args: Args) -> Result<Summary> {
         .collect();
     // Credentials are checked before the build: a missing login should cost a second, not a build.
     let clients = aws::Clients::connect(&stage).await?;
+    if stage.is_local() {
+        crate::bootstrap::ensure_local(&stage).await?;
+    } else {
+        crate::bootstrap::check(&stage, &clients.cfn).await?;
+    }
     let assets = build::build(&binaries)?;
     let bucket = assets::bootstrap(&clients.s3, &stage).await?;
     let uploaded = assets::upload(&clients.s3, &bucket, &assets).await?;
@@ -105,8 +110,18 @@ pub async fn run(stage: Stage, args: Args) -> Result<Summary> {
             body: s.body.clone(),
             template_url,
             parameters,
+            role_arn: infra::bootstrap::execution_role_arn(&stage),
         });
     }
+    // the bucket's lifecycle expires old objects under assets/: the zips the deployed stacks
+    // still run are renewed before that, whether or not this deploy changes them
+    let mut running = Vec::new();
+    for input in &inputs {
+        if let Some(d) = crate::deployed::describe(&clients.cfn, &input.name).await? {
+            running.extend(d.parameters.into_values().filter(|v| v.starts_with("assets/")));
+        }
+    }
+    assets::refresh(&clients.s3, &bucket, &running).await?;
     let method = args.method.unwrap_or(if stage.is_local() {
         Method::Direct
     } else {

@@ -47,6 +47,9 @@ pub struct Input {
     pub body: String,
     pub template_url: Option<String>,
     pub parameters: BTreeMap<String, String>,
+    /// The bootstrap's CloudFormation execution role (AWS stages): the deploy role may only
+    /// change stacks through it.
+    pub role_arn: Option<String>,
 }
 
 /// Name, parameters, IAM capabilities and the template (inline or by URL) on a CreateStack,
@@ -57,7 +60,8 @@ macro_rules! stack_request {
             .stack_name(&$input.name)
             .set_parameters(Some(params(&$input.parameters)))
             .capabilities(Capability::CapabilityIam)
-            .capabilities(Capability::CapabilityNamedIam);
+            .capabilities(Capability::CapabilityNamedIam)
+            .set_role_arn($input.role_arn.clone());
         match &$input.template_url {
             Some(url) => req.template_url(url),
             None => req.template_body(&$input.body),
