@@ -36,7 +36,7 @@ pub async fn run() -> Result<()> {
         flows::post_job(&api, &fake.job(&format!("wh-bench-{i}"), 600)).await?;
         let queued = now_ms();
         let start = first_start(&clients.logs, &worker, sent).await?;
-        samples.push(Duration::from_millis((start - queued).max(0) as u64));
+        samples.push(latency(start, queued)?);
         // let the job finish, so the next sample finds the worker idle
         wait(|| fake.finished().is_some(), 120).await?;
     }
@@ -62,7 +62,7 @@ pub async fn run() -> Result<()> {
             .execution_arn(exec.execution_arn())
             .send()
             .await;
-        samples.push(Duration::from_millis((start? - t0).max(0) as u64));
+        samples.push(latency(start?, t0)?);
     }
     crate::bench::stats("local: StartExecution → first Lambda task START", samples);
     Ok(())
@@ -71,6 +71,16 @@ pub async fn run() -> Result<()> {
 fn function_name(stage: &infra::stage::Stage, binary: &str) -> Result<String> {
     let target = crate::invoke::find(stage.clone(), binary)?;
     Ok(target.function.physical_name.clone())
+}
+
+/// A start before the request means the clocks disagree: say so rather than print a 0.
+fn latency(start_ms: i64, from_ms: i64) -> Result<Duration> {
+    anyhow::ensure!(
+        start_ms >= from_ms,
+        "a START logged {} ms before its request: the log's clock and this one disagree",
+        from_ms - start_ms
+    );
+    Ok(Duration::from_millis((start_ms - from_ms) as u64))
 }
 
 async fn state_machine_arn(sfn: &aws_sdk_sfn::Client, prefix: &str) -> Result<String> {

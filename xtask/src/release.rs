@@ -148,7 +148,9 @@ pub fn role(stage: &str) -> Result<()> {
         .clone()
         .or_else(|| infra::bootstrap::deploy_role_arn(&s))
         .with_context(|| {
-            format!("environments/{stage}.yaml pins no account, so the deploy role's ARN is unknown")
+            format!(
+                "environments/{stage}.yaml pins no account, so the deploy role's ARN is unknown"
+            )
         })?;
     println!("{arn}");
     Ok(())

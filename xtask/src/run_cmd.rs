@@ -20,8 +20,11 @@ pub struct Args {
     /// The execution's input: a file or inline JSON (default `{}`).
     #[arg(long)]
     pub input: Option<String>,
-    /// Print the state transitions as they happen until the execution ends.
+    /// Print the execution's ARN and return, rather than follow its transitions to the end.
     #[arg(long)]
+    pub no_wait: bool,
+    /// What `run` does by default (kept for scripts written when following was opt-in).
+    #[arg(long, hide = true, conflicts_with = "no_wait")]
     pub follow: bool,
 }
 
@@ -41,7 +44,7 @@ impl Args {
             .map_err(|e| aws::explain("states:StartExecution", &arn, e))?;
         let execution = started.execution_arn();
         println!("execution {execution}");
-        if !self.follow {
+        if self.no_wait {
             if !stage.is_local() {
                 println!("console   {}", console_url(&stage.region.0, execution));
             }
@@ -146,12 +149,10 @@ pub async fn follow(sfn: &aws_sdk_sfn::Client, execution: &str, every: Duration)
     loop {
         let done = describe(sfn, execution).await?.status != ExecutionStatus::Running;
         // read after the status, so a finished execution's last events are in this read
-        for event in history(sfn, execution).await? {
-            if event.id() > last {
-                last = event.id();
-                if let Some(line) = transitions.line(&event) {
-                    println!("{line}");
-                }
+        for event in history_since(sfn, execution, last).await? {
+            last = last.max(event.id());
+            if let Some(line) = transitions.line(&event) {
+                println!("{line}");
             }
         }
         if done {
@@ -168,27 +169,57 @@ pub async fn follow(sfn: &aws_sdk_sfn::Client, execution: &str, every: Duration)
     })
 }
 
-/// The whole history so far, every page.
-async fn history(sfn: &aws_sdk_sfn::Client, execution: &str) -> Result<Vec<HistoryEvent>> {
-    let mut events = Vec::new();
+/// Events read per GetExecutionHistory page: each poll reads at least one page, so this bounds
+/// what a poll re-reads of what it has already seen.
+const HISTORY_PAGE: i32 = 100;
+
+/// The events after `last`, in order. Pages are read newest first (`reverseOrder`) until one
+/// reaches an event already seen, so a poll costs the new events plus at most one page rather
+/// than the whole history (AWS's last page of a running execution has no `nextToken` to resume
+/// from). An emulator that ignores `reverseOrder` and `maxResults` answers the whole history in
+/// order on one page, which `take_new` handles as well.
+async fn history_since(
+    sfn: &aws_sdk_sfn::Client,
+    execution: &str,
+    last: i64,
+) -> Result<Vec<HistoryEvent>> {
+    let mut fresh = Vec::new();
     let mut token: Option<String> = None;
     loop {
         let page = sfn
             .get_execution_history()
             .execution_arn(execution)
-            .max_results(1000)
+            .reverse_order(true)
+            .max_results(HISTORY_PAGE)
             .set_next_token(token.take())
             .send()
             .await
             .map_err(|e| aws::explain("states:GetExecutionHistory", execution, e))?;
-        events.extend(page.events().iter().cloned());
+        let caught_up = take_new(page.events(), last, &mut fresh);
         match page.next_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            Some(t) if !t.is_empty() && !caught_up => token = Some(t.to_string()),
             _ => break,
         }
     }
-    events.sort_by_key(|e| e.id());
-    Ok(events)
+    fresh.sort_by_key(|e| e.id());
+    fresh.dedup_by_key(|e| e.id());
+    Ok(fresh)
+}
+
+/// Adds the events of `page` after `last` to `fresh`; true when the page reaches back to an
+/// event already seen (or the start), so older pages hold nothing new.
+fn take_new(page: &[HistoryEvent], last: i64, fresh: &mut Vec<HistoryEvent>) -> bool {
+    let mut caught_up = false;
+    for e in page {
+        if e.id() > last {
+            fresh.push(e.clone());
+        } else {
+            caught_up = true;
+        }
+        // the first event of an execution has id 1
+        caught_up |= e.id() <= 1;
+    }
+    caught_up
 }
 
 struct End {
@@ -241,22 +272,27 @@ fn pretty(json: &str) -> String {
 /// scheduled.
 #[derive(Default)]
 pub struct Transitions {
-    state_of: HashMap<i64, String>,
-    entered_at: HashMap<String, f64>,
-    attempts: HashMap<String, u32>,
+    /// Event id → the state it belongs to: its name and the id of its StateEntered event.
+    /// States are told apart by that id, not their name: Map iterations and Parallel branches
+    /// run states of the same name at once.
+    state_of: HashMap<i64, (String, i64)>,
+    /// StateEntered event id → when.
+    entered_at: HashMap<i64, f64>,
+    /// StateEntered event id → tasks scheduled in that state so far.
+    attempts: HashMap<i64, u32>,
 }
 
 impl Transitions {
     pub fn line(&mut self, e: &HistoryEvent) -> Option<String> {
         let state = self.track(e);
-        let text = self.describe(e, state.as_deref())?;
+        let text = self.describe(e, state.as_ref())?;
         Some(format!("{} {text}", ui::dim(&clock(e))))
     }
 
     /// The state the event belongs to, following `previousEventId` back to its StateEntered.
-    fn track(&mut self, e: &HistoryEvent) -> Option<String> {
+    fn track(&mut self, e: &HistoryEvent) -> Option<(String, i64)> {
         let state = match e.state_entered_event_details() {
-            Some(d) => Some(d.name().to_string()),
+            Some(d) => Some((d.name().to_string(), e.id())),
             None => self.state_of.get(&e.previous_event_id()).cloned(),
         };
         if let Some(s) = &state {
@@ -265,18 +301,17 @@ impl Transitions {
         state
     }
 
-    fn describe(&mut self, e: &HistoryEvent, state: Option<&str>) -> Option<String> {
+    fn describe(&mut self, e: &HistoryEvent, state: Option<&(String, i64)>) -> Option<String> {
         let kind = e.r#type().as_str();
+        let scope = state.map(|(_, entered)| *entered);
         if let Some(d) = e.state_entered_event_details() {
-            self.entered_at.insert(d.name().to_string(), seconds(e));
-            self.attempts.remove(d.name());
+            self.entered_at.insert(e.id(), seconds(e));
             let what = kind.strip_suffix("StateEntered").unwrap_or(kind);
             return Some(format!("{} {} ({what})", ui::bold("enter"), d.name()));
         }
         if let Some(d) = e.state_exited_event_details() {
-            let took = self
-                .entered_at
-                .remove(d.name())
+            let took = scope
+                .and_then(|s| self.entered_at.remove(&s))
                 .map(|t| format!(" after {}", duration(seconds(e) - t)))
                 .unwrap_or_default();
             return Some(format!("{} {}{took}", ui::bold("exit "), d.name()));
@@ -289,11 +324,11 @@ impl Transitions {
                     .map(|t| format!(" {t}"))
                     .unwrap_or_default();
                 let what = format!("{}:{}{target}", d.resource_type(), d.resource());
-                self.scheduled(state, &what)
+                self.scheduled(scope, &what)
             }
             T::LambdaFunctionScheduled => {
                 let d = e.lambda_function_scheduled_event_details()?;
-                self.scheduled(state, &format!("lambda {}", d.resource()))
+                self.scheduled(scope, &format!("lambda {}", d.resource()))
             }
             T::TaskStarted | T::LambdaFunctionStarted | T::ActivityStarted => {
                 "  task started".into()
@@ -351,9 +386,9 @@ impl Transitions {
     }
 
     /// A task scheduled again for the same state is a retry.
-    fn scheduled(&mut self, state: Option<&str>, what: &str) -> String {
+    fn scheduled(&mut self, state: Option<i64>, what: &str) -> String {
         let n = state.map_or(1, |s| {
-            let n = self.attempts.entry(s.to_string()).or_insert(0);
+            let n = self.attempts.entry(s).or_insert(0);
             *n += 1;
             *n
         });
@@ -581,6 +616,85 @@ mod tests {
         .collect();
         let lines = render(&events);
         assert!(lines.iter().all(|l| !l.contains("retry")), "{lines:#?}");
+    }
+
+    #[test]
+    fn states_of_the_same_name_running_at_once_are_timed_and_counted_apart() {
+        let f = "arn:aws:lambda:us-east-1:123456789012:function:double";
+        // two Map iterations run `Double` at once; the second exits first
+        let events: Vec<HistoryEvent> = vec![
+            event(1, 0, 0, T::MapIterationStarted),
+            event(2, 0, 0, T::MapIterationStarted),
+            event(3, 1, 10, T::TaskStateEntered).state_entered_event_details(entered("Double")),
+            event(4, 2, 20, T::TaskStateEntered).state_entered_event_details(entered("Double")),
+            event(5, 3, 21, T::LambdaFunctionScheduled)
+                .lambda_function_scheduled_event_details(lambda(f)),
+            event(6, 4, 22, T::LambdaFunctionScheduled)
+                .lambda_function_scheduled_event_details(lambda(f)),
+            event(7, 6, 120, T::TaskStateExited).state_exited_event_details(exited("Double")),
+            event(8, 5, 510, T::TaskStateExited).state_exited_event_details(exited("Double")),
+        ]
+        .into_iter()
+        .map(|b| b.build().unwrap())
+        .collect();
+        let lines = render(&events);
+        assert!(lines.iter().all(|l| !l.contains("retry")), "{lines:#?}");
+        assert!(
+            lines[6].ends_with("exit  Double after 100 ms"),
+            "{lines:#?}"
+        );
+        assert!(
+            lines[7].ends_with("exit  Double after 500 ms"),
+            "{lines:#?}"
+        );
+    }
+
+    #[test]
+    fn history_pages_are_read_until_an_event_already_seen() {
+        let all = history();
+        let ids = |events: &[HistoryEvent]| events.iter().map(|e| e.id()).collect::<Vec<_>>();
+        // AWS with reverseOrder: newest first, pages of two
+        let newest_first: Vec<HistoryEvent> = all.iter().rev().cloned().collect();
+        let mut fresh = Vec::new();
+        assert!(!take_new(&newest_first[0..2], 13, &mut fresh));
+        assert!(
+            take_new(&newest_first[2..4], 13, &mut fresh),
+            "14 is new, 13 seen"
+        );
+        fresh.sort_by_key(|e| e.id());
+        assert_eq!(ids(&fresh), [14, 15, 16]);
+        // nothing seen yet: every page until the first event
+        let mut fresh = Vec::new();
+        assert!(!take_new(&newest_first[0..8], 0, &mut fresh));
+        assert!(take_new(&newest_first[8..], 0, &mut fresh));
+        assert_eq!(fresh.len(), 16);
+        // an emulator that ignores reverseOrder and maxResults: one page, oldest first
+        let mut fresh = Vec::new();
+        assert!(take_new(&all, 10, &mut fresh));
+        assert_eq!(ids(&fresh), [11, 12, 13, 14, 15, 16]);
+        // nothing new
+        let mut fresh = Vec::new();
+        assert!(take_new(&newest_first[0..2], 16, &mut fresh));
+        assert!(fresh.is_empty());
+    }
+
+    #[test]
+    fn run_follows_by_default_and_still_accepts_follow() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: Args,
+        }
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["run", "canvas-data-refresh", "--stage", "local"];
+            argv.extend(extra);
+            Cli::try_parse_from(argv).map(|c| c.args.no_wait)
+        };
+        assert!(!parse(&[]).unwrap());
+        assert!(!parse(&["--follow"]).unwrap());
+        assert!(parse(&["--no-wait"]).unwrap());
+        assert!(parse(&["--no-wait", "--follow"]).is_err());
     }
 
     #[test]

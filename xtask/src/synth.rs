@@ -17,8 +17,49 @@ pub struct Args<'a> {
 }
 
 /// Load and validate a stage by name.
+/// The environment variable naming a stage-file overlay: with `XTASK_STAGE_OVERLAY=e2e`,
+/// `environments/<stage>.e2e.yaml` (when it exists) is merged over `environments/<stage>.yaml`.
+/// The end-to-end test uses it for short timeouts the everyday local stage should not have.
+pub const OVERLAY_VAR: &str = "XTASK_STAGE_OVERLAY";
+
 pub fn load_stage(name: &str) -> Result<Stage> {
-    Ok(stage::load(&project_root(), name)?)
+    let root = project_root();
+    let overlay = std::env::var(OVERLAY_VAR).unwrap_or_default();
+    let over_rel = format!("environments/{name}.{overlay}.yaml");
+    if overlay.is_empty() || !root.join(&over_rel).exists() {
+        return Ok(stage::load(&root, name)?);
+    }
+    let base_rel = format!("environments/{name}.yaml");
+    let read = |rel: &str| -> Result<serde_yaml_ng::Value> {
+        let text =
+            std::fs::read_to_string(root.join(rel)).with_context(|| format!("reading {rel}"))?;
+        serde_yaml_ng::from_str(&text).with_context(|| format!("{rel} is not YAML"))
+    };
+    let mut merged = read(&base_rel)?;
+    merge(&mut merged, read(&over_rel)?);
+    let text = serde_yaml_ng::to_string(&merged)?;
+    Ok(stage::parse(
+        name,
+        &format!("{base_rel} with {over_rel}"),
+        &text,
+    )?)
+}
+
+/// Mappings merge key by key; anything else in the overlay replaces the base.
+fn merge(base: &mut serde_yaml_ng::Value, over: serde_yaml_ng::Value) {
+    match (base, over) {
+        (serde_yaml_ng::Value::Mapping(b), serde_yaml_ng::Value::Mapping(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(existing) => merge(existing, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o,
+    }
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -84,4 +125,53 @@ fn write(dir: &Path, stacks: &[SynthesizedStack]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_overlay_merges_over_the_stage_file_key_by_key() {
+        let mut base: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str("a: {b: 1, c: {d: 2, e: 3}}\nf: [1]").unwrap();
+        let over: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str("a: {c: {e: 4}, g: 5}\nf: [2]").unwrap();
+        merge(&mut base, over);
+        let want: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str("a: {b: 1, c: {d: 2, e: 4}, g: 5}\nf: [2]").unwrap();
+        assert_eq!(base, want);
+    }
+
+    #[test]
+    fn the_e2e_overlay_shortens_the_local_functions() {
+        let stage = |overlay: &str| {
+            let root = project_root();
+            let mut base: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+                &fs::read_to_string(root.join("environments/local.yaml")).unwrap(),
+            )
+            .unwrap();
+            if !overlay.is_empty() {
+                let over =
+                    serde_yaml_ng::from_str(&fs::read_to_string(root.join(overlay)).unwrap())
+                        .unwrap();
+                merge(&mut base, over);
+            }
+            stage::parse("local", "t", &serde_yaml_ng::to_string(&base).unwrap()).unwrap()
+        };
+        let plain = stage("");
+        let e2e = stage("environments/local.e2e.yaml");
+        let worker = |s: &Stage| {
+            s.services
+                .webhook_runner
+                .functions
+                .worker
+                .as_ref()
+                .and_then(|w| w.timeout)
+        };
+        assert_eq!(worker(&plain), None);
+        assert_eq!(worker(&e2e).map(|t| t.0), Some(20));
+        // the rest of local.yaml is kept
+        assert_eq!(e2e.local, plain.local);
+    }
 }

@@ -18,7 +18,8 @@ use crate::Error;
 pub enum Tls {
     /// Plain TCP: the local stage's MariaDB only.
     Disable,
-    /// Encrypted; the certificate is not checked (RDS's chain needs the RDS CA bundle).
+    /// Encrypted, but the certificate is not checked: it keeps passive eavesdroppers out, not an
+    /// active man in the middle (RDS's chain needs the RDS CA bundle, see [`CA_BUNDLE_VAR`]).
     Require,
     /// Encrypted and verified against the system roots and `DATABASE_CA_BUNDLE`.
     VerifyFull,
@@ -26,6 +27,10 @@ pub enum Tls {
 
 /// PEM file with extra roots for [`Tls::VerifyFull`] (the RDS CA bundle).
 pub const CA_BUNDLE_VAR: &str = "DATABASE_CA_BUNDLE";
+
+/// MySQL 8's default `sql_mode`: what the app's RDS database most likely runs with, and what the
+/// local MariaDB is started with, so local runs are as strict as production.
+pub const MYSQL8_DEFAULT_SQL_MODE: &str = "ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION";
 
 #[derive(Debug, Clone)]
 pub struct DbConfig {
@@ -35,6 +40,28 @@ pub struct DbConfig {
     pub user: String,
     pub password: Secret,
     pub tls: Tls,
+    /// `tls` was set by the secret's `sslmode` (a CA bundle does not change it then).
+    pub tls_from_secret: bool,
+    /// PEM roots for [`Tls::VerifyFull`] besides the system's (the RDS CA bundle): a file or
+    /// the PEM text itself.
+    pub ca_bundle: Option<CaBundle>,
+    /// A session `sql_mode` to set on connect; `None` keeps the server's.
+    pub sql_mode: Option<String>,
+}
+
+#[derive(Clone)]
+pub enum CaBundle {
+    Path(std::path::PathBuf),
+    Pem(Vec<u8>),
+}
+
+impl std::fmt::Debug for CaBundle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CaBundle::Path(p) => write!(f, "{}", p.display()),
+            CaBundle::Pem(b) => write!(f, "PEM ({} bytes)", b.len()),
+        }
+    }
 }
 
 /// The credentials secret: RDS's `{"username","password"}`, optionally `sslmode`.
@@ -48,6 +75,8 @@ struct Login {
 
 impl DbConfig {
     /// Host, port and database from the stage; user, password (and `sslmode`) from the secret.
+    /// Without `sslmode`: plain TCP to 127.0.0.1, `verify-full` when a CA bundle is given
+    /// ([`DbConfig::with_ca_bundle`]), `require` otherwise.
     pub fn new(host: &str, port: u16, dbname: &str, secret_json: &str) -> Result<DbConfig, Error> {
         let login: Login = serde_json::from_str(secret_json).map_err(|e| {
             Error::Schema(format!(
@@ -64,7 +93,38 @@ impl DbConfig {
             tls: login
                 .sslmode
                 .unwrap_or(if local { Tls::Disable } else { Tls::Require }),
+            tls_from_secret: login.sslmode.is_some(),
+            ca_bundle: None,
+            sql_mode: None,
         })
+    }
+
+    /// Extra roots for `verify-full`; when the secret names no `sslmode`, a bundle makes
+    /// `verify-full` the mode (off 127.0.0.1).
+    pub fn with_ca_bundle(mut self, bundle: Option<CaBundle>) -> DbConfig {
+        if bundle.is_some() && !self.tls_from_secret && self.tls == Tls::Require {
+            self.tls = Tls::VerifyFull;
+        }
+        self.ca_bundle = bundle;
+        self
+    }
+
+    /// One line for the log: where, as whom, and how the connection is encrypted (never the
+    /// password).
+    pub fn describe(&self) -> String {
+        let tls = match (self.tls, &self.ca_bundle) {
+            (Tls::Disable, _) => "disable (plain TCP)".to_string(),
+            (Tls::Require, _) => {
+                "require (encrypted, certificate NOT verified; set a CA bundle for verify-full)"
+                    .to_string()
+            }
+            (Tls::VerifyFull, None) => "verify-full against the system roots".to_string(),
+            (Tls::VerifyFull, Some(b)) => format!("verify-full against the system roots and {b:?}"),
+        };
+        format!(
+            "mysql {}:{}/{} as {}, tls {tls}",
+            self.host, self.port, self.dbname, self.user
+        )
     }
 }
 
@@ -79,12 +139,24 @@ pub async fn connect(c: &DbConfig) -> Result<Conn, Error> {
                 .with_danger_skip_domain_validation(true),
         ),
         Tls::VerifyFull => {
-            let roots = std::env::var_os(CA_BUNDLE_VAR)
-                .map(|p| vec![std::path::PathBuf::from(p).into()])
-                .unwrap_or_default();
+            let roots = match &c.ca_bundle {
+                Some(CaBundle::Path(p)) => vec![p.clone().into()],
+                Some(CaBundle::Pem(pem)) => vec![pem.clone().into()],
+                None => Vec::new(),
+            };
             Some(SslOpts::default().with_root_certs(roots))
         }
     };
+    let mut init = vec!["SET NAMES utf8mb4".to_string()];
+    if let Some(mode) = &c.sql_mode {
+        if !mode
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b',')
+        {
+            return Err(Error::Schema(format!("`{mode}` is not an sql_mode")));
+        }
+        init.push(format!("SET SESSION sql_mode = '{mode}'"));
+    }
     let opts = OptsBuilder::default()
         .ip_or_hostname(c.host.clone())
         .tcp_port(c.port)
@@ -94,7 +166,7 @@ pub async fn connect(c: &DbConfig) -> Result<Conn, Error> {
         // mysql_async would switch a 127.0.0.1 connection to the server's Unix socket
         .prefer_socket(false)
         .ssl_opts(ssl)
-        .init(vec!["SET NAMES utf8mb4"]);
+        .init(init);
     Ok(Conn::new(opts).await?)
 }
 
@@ -115,8 +187,11 @@ pub async fn unlock(conn: &mut Conn, name: &str) -> Result<(), Error> {
 pub struct Table {
     pub name: &'static str,
     pub columns: &'static [&'static str],
-    /// Other UNIQUE columns: a row that would collide on one is skipped, so the upsert's
-    /// `ON DUPLICATE KEY` can only ever match the primary key.
+    /// Other UNIQUE columns. Rows are written with a plain `INSERT` (new key) or
+    /// `UPDATE … WHERE key = ?` (changed row), never an upsert, so a value that clashes with
+    /// another row's under the column's collation (case, accents, trailing spaces) can only make
+    /// the server refuse the row (a duplicate-key error, the row skipped), never overwrite that
+    /// other row. Named here for the notes.
     pub unique: &'static [&'static str],
 }
 
@@ -219,26 +294,53 @@ fn text(v: Value) -> Option<String> {
     }
 }
 
-/// Write `incoming` into `table` in one transaction: new keys inserted, changed rows updated,
-/// equal rows left alone (a second run with the same sources writes nothing). Rows that cannot be
-/// stored are skipped and noted; any database error rolls the whole table back.
+/// MySQL's and MariaDB's "Duplicate entry … for key …".
+const ER_DUP_ENTRY: u16 = 1062;
+
+/// A write waiting for its turn: new rows are inserted, changed rows updated by key.
+struct Write {
+    label: String,
+    values: Values,
+    insert: bool,
+    /// The server's last refusal (a duplicate key), for the note when the row is given up.
+    refused: Option<String>,
+}
+
+/// Write `incoming` into `table` in one transaction: new keys inserted (`INSERT`), changed rows
+/// updated by their stored key (`UPDATE … WHERE key = ?`), equal rows left alone (a second run
+/// with the same sources writes nothing). Columns in `leave_alone` are neither compared nor
+/// written. Rows that cannot be stored are skipped and noted, the rest commits: among them a
+/// row whose unique value (or key) the server's collation finds equal to another row's — it is
+/// refused by the server and can never overwrite that other row. Any other database error, or a
+/// write that did not touch exactly one row, rolls the whole table back.
 pub async fn apply(
     conn: &mut Conn,
     table: &Table,
     incoming: Vec<Incoming>,
     report: &mut StepReport,
 ) -> Result<(), Error> {
+    apply_except(conn, table, &[], incoming, report).await
+}
+
+/// [`apply`], leaving the columns `leave_alone` as they are.
+pub async fn apply_except(
+    conn: &mut Conn,
+    table: &Table,
+    leave_alone: &[&str],
+    incoming: Vec<Incoming>,
+    report: &mut StepReport,
+) -> Result<(), Error> {
     let cols = columns(conn, table).await?;
     let key = table.columns[0];
+    // the columns compared and written: the key, then every other one not left alone
+    let written: Vec<usize> = (0..table.columns.len())
+        .filter(|&i| i == 0 || !leave_alone.contains(&table.columns[i]))
+        .collect();
+    let q = |i: &usize| format!("`{}`", table.columns[*i]);
     let mut tx = conn.start_transaction(TxOpts::default()).await?;
     let select = format!(
         "SELECT {} FROM `{}` FOR UPDATE",
-        table
-            .columns
-            .iter()
-            .map(|c| format!("`{c}`"))
-            .collect::<Vec<_>>()
-            .join(", "),
+        written.iter().map(q).collect::<Vec<_>>().join(", "),
         table.name
     );
     // the text protocol: every value as MySQL prints it, which is how incoming rows are built
@@ -247,35 +349,21 @@ pub async fn apply(
             row.unwrap().into_iter().map(text).collect::<Values>()
         })
         .await?;
+    // keys as the app's `_ci` collations compare them, as far as case goes; keys equal only
+    // under accents or trailing spaces are not found here, and the server refuses their INSERT
     let by_key: HashMap<String, &Values> = stored
         .iter()
         .filter_map(|r| Some((r[0].clone()?.to_lowercase(), r)))
         .collect();
-    // unique values held by other keys, and by rows already accepted in this run
-    let unique_at: Vec<usize> = table
-        .unique
-        .iter()
-        .filter_map(|u| table.columns.iter().position(|c| c == u))
-        .collect();
-    let mut taken: HashMap<(usize, String), String> = HashMap::new();
-    for r in &stored {
-        for &i in &unique_at {
-            if let (Some(v), Some(k)) = (&r[i], &r[0]) {
-                taken.insert((i, v.to_lowercase()), k.to_lowercase());
-            }
-        }
-    }
     let mut seen: HashSet<String> = HashSet::new();
-    let (mut inserts, mut updates, mut unchanged) = (0, 0, 0);
-    let mut writes: Vec<Values> = Vec::new();
-    'rows: for mut row in incoming {
+    let mut unchanged = 0;
+    let mut pending: Vec<Write> = Vec::new();
+    for mut row in incoming {
         let Some(k) = row.values[0].clone() else {
             report.skip(format!("{} {}: no {key}", table.name, row.label));
             continue;
         };
-        // MySQL compares keys case-insensitively (the app's collations are _ci)
-        let k = k.to_lowercase();
-        if !seen.insert(k.clone()) {
+        if !seen.insert(k.to_lowercase()) {
             report.skip(format!(
                 "{} {}: {key} appears twice in the source; the first is kept",
                 table.name, row.label
@@ -286,66 +374,176 @@ pub async fn apply(
             report.skip(format!("{} {}: {reason}", table.name, row.label));
             continue;
         }
-        for &i in &unique_at {
-            let Some(v) = &row.values[i] else { continue };
-            match taken.get(&(i, v.to_lowercase())) {
-                Some(owner) if *owner != k => {
-                    report.skip(format!(
-                        "{} {}: {} `{v}` already belongs to {key} {owner}",
-                        table.name, row.label, table.columns[i]
-                    ));
-                    continue 'rows;
+        let mut values: Values = written.iter().map(|&i| row.values[i].take()).collect();
+        match by_key.get(&k.to_lowercase()) {
+            Some(old) => {
+                // the key as stored: the row is found by it, and it is never rewritten, so a
+                // source that spells it in another case is not a change
+                values[0] = old[0].clone();
+                if **old == values {
+                    unchanged += 1;
+                } else {
+                    pending.push(Write {
+                        label: row.label,
+                        values,
+                        insert: false,
+                        refused: None,
+                    });
                 }
-                _ => {}
             }
-        }
-        for &i in &unique_at {
-            if let Some(v) = &row.values[i] {
-                taken.insert((i, v.to_lowercase()), k.clone());
-            }
-        }
-        match by_key.get(&k) {
-            Some(old) if **old == row.values => unchanged += 1,
-            Some(_) => {
-                updates += 1;
-                writes.push(row.values);
-            }
-            None => {
-                inserts += 1;
-                writes.push(row.values);
-            }
+            None => pending.push(Write {
+                label: row.label,
+                values,
+                insert: true,
+                refused: None,
+            }),
         }
     }
-    if !writes.is_empty() {
-        let names = table
-            .columns
+    let names: Vec<String> = written.iter().map(q).collect();
+    let insert = format!(
+        "INSERT INTO `{}` ({}) VALUES ({})",
+        table.name,
+        names.join(", "),
+        vec!["?"; names.len()].join(", ")
+    );
+    let update = format!(
+        "UPDATE `{}` SET {} WHERE {} = ?",
+        table.name,
+        names[1..]
             .iter()
-            .map(|c| format!("`{c}`"))
-            .collect::<Vec<_>>();
-        // VALUES(col) rather than MySQL 8.0.19's row alias: MariaDB has no alias syntax, and
-        // MySQL 8 still accepts VALUES() (with a deprecation note)
-        let sql = format!(
-            "INSERT INTO `{}` ({}) VALUES ({}) ON DUPLICATE KEY UPDATE {}",
-            table.name,
-            names.join(", "),
-            vec!["?"; names.len()].join(", "),
-            names[1..]
-                .iter()
-                .map(|c| format!("{c} = VALUES({c})"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let params = writes.into_iter().map(|values| {
-            mysql_async::Params::Positional(values.into_iter().map(Value::from).collect())
-        });
-        if let Err(e) = tx.exec_batch(sql, params).await {
-            tx.rollback().await?;
-            return Err(e.into());
+            .map(|c| format!("{c} = ?"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        names[0]
+    );
+    let (mut inserts, mut updates) = (0, 0);
+    // rounds: a row refused for a unique value another row of this run gives up (a renamed
+    // assessment's old name taken by another) is written once that other row is; a round that
+    // writes nothing ends it, and the rows still refused are skipped
+    loop {
+        let mut progress = false;
+        let mut again = Vec::new();
+        for mut w in pending {
+            let (sql, params): (&str, Vec<Value>) = if w.insert {
+                (&insert, w.values.iter().cloned().map(Value::from).collect())
+            } else {
+                let mut p: Vec<Value> = w.values[1..].iter().cloned().map(Value::from).collect();
+                p.push(Value::from(w.values[0].clone()));
+                (&update, p)
+            };
+            let result = tx.exec_drop(sql, params).await;
+            match result {
+                Ok(()) => {
+                    let n = tx.affected_rows();
+                    match (w.insert, n) {
+                        (true, 1) => inserts += 1,
+                        (false, 1) => updates += 1,
+                        // the server found nothing to change after all (a value equal to the
+                        // stored one under its type, e.g. a DATETIME): nothing was written
+                        (false, 0) => unchanged += 1,
+                        _ => {
+                            tx.rollback().await?;
+                            return Err(Error::Schema(format!(
+                                "{} {}: the {} touched {n} rows, not 1; nothing written",
+                                table.name,
+                                w.label,
+                                if w.insert { "INSERT" } else { "UPDATE" }
+                            )));
+                        }
+                    }
+                    progress = true;
+                }
+                Err(mysql_async::Error::Server(e)) if e.code == ER_DUP_ENTRY => {
+                    // only this statement is undone; the transaction goes on
+                    w.refused = Some(e.message);
+                    again.push(w);
+                }
+                Err(e) => {
+                    tx.rollback().await?;
+                    return Err(e.into());
+                }
+            }
         }
+        pending = again;
+        if pending.is_empty() || !progress {
+            break;
+        }
+    }
+    for w in pending {
+        let note = clash(&mut tx, table, &written, &w).await?;
+        report.skip(format!("{} {}: {note}", table.name, w.label));
     }
     tx.commit().await?;
     report.inserted += inserts;
     report.updated += updates;
     report.unchanged += unchanged;
     Ok(())
+}
+
+/// Why the server refused a row: which other row holds its unique value (found with the
+/// column's own collation) or its key.
+async fn clash(
+    tx: &mut mysql_async::Transaction<'_>,
+    table: &Table,
+    written: &[usize],
+    w: &Write,
+) -> Result<String, Error> {
+    let key = table.columns[0];
+    for (pos, &i) in written.iter().enumerate() {
+        let column = table.columns[i];
+        if !table.unique.contains(&column) {
+            continue;
+        }
+        let Some(v) = &w.values[pos] else { continue };
+        let owners: Vec<Option<String>> = tx
+            .exec_map(
+                format!(
+                    "SELECT `{key}` FROM `{}` WHERE `{column}` = ? AND NOT (`{key}` <=> ?)",
+                    table.name
+                ),
+                (v, &w.values[0]),
+                |(k,): (Value,)| text(k),
+            )
+            .await?;
+        if let Some(owner) = owners.into_iter().flatten().next() {
+            return Ok(format!(
+                "{column} `{v}` already belongs to {key} {owner} (the column's collation finds them equal)"
+            ));
+        }
+    }
+    Ok(format!(
+        "refused by the database: {}",
+        w.refused.as_deref().unwrap_or("duplicate key")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ca_bundle_makes_verify_full_the_default_and_the_log_line_has_no_password() {
+        let login = r#"{"username":"app","password":"hunter2-secret"}"#;
+        let plain = DbConfig::new("db.example", 3306, "skillapp", login).unwrap();
+        assert_eq!(plain.tls, Tls::Require);
+        assert!(plain.describe().contains("NOT verified"));
+        let bundle = Some(CaBundle::Path("/var/task/rds-ca.pem".into()));
+        let verified = plain.clone().with_ca_bundle(bundle.clone());
+        assert_eq!(verified.tls, Tls::VerifyFull);
+        assert!(verified.describe().contains("verify-full"));
+        assert!(verified.describe().contains("/var/task/rds-ca.pem"));
+        // the secret's explicit sslmode wins; 127.0.0.1 stays plain
+        let explicit = r#"{"username":"app","password":"p","sslmode":"require"}"#;
+        let kept = DbConfig::new("db.example", 3306, "skillapp", explicit)
+            .unwrap()
+            .with_ca_bundle(bundle.clone());
+        assert_eq!(kept.tls, Tls::Require);
+        let local = DbConfig::new("127.0.0.1", 3307, "x", login)
+            .unwrap()
+            .with_ca_bundle(bundle);
+        assert_eq!(local.tls, Tls::Disable);
+        for c in [&plain, &verified, &kept, &local] {
+            assert!(!c.describe().contains("hunter2"));
+        }
+    }
 }

@@ -56,12 +56,20 @@ pub struct Settings {
     pub badgr_credentials_secret: String,
     pub github_api_url: String,
     pub github_org: String,
-    /// A token as the secret's whole string; an empty secret means anonymous.
+    /// A token as the secret's whole string; a secret that does not exist, or holds only
+    /// whitespace, means anonymous requests.
     pub github_token_secret: Option<String>,
+    /// A PEM file with the database's CA (the RDS bundle) for `verify-full`.
+    pub database_ca_bundle: Option<String>,
+    /// A secret whose string is that PEM text (for a bundle that is not in the package).
+    pub database_ca_bundle_secret: Option<String>,
     pub templates_bucket: String,
     /// A zipball, and what it unpacks to, may be at most this large.
     pub max_zip_bytes: u64,
 }
+
+/// Names a secret holding the database's CA bundle as PEM text.
+pub const CA_BUNDLE_SECRET_VAR: &str = "DATABASE_CA_BUNDLE_SECRET";
 
 impl Settings {
     /// From variables as the stack sets them (`get` is `std::env::var` in the function).
@@ -91,6 +99,8 @@ impl Settings {
             github_api_url: or("GITHUB_API_URL", "https://api.github.com"),
             github_org: or("GITHUB_ORG", "Bioinformatics-Research-Network"),
             github_token_secret: get("GITHUB_TOKEN_SECRET").filter(|v| !v.is_empty()),
+            database_ca_bundle: get(db::CA_BUNDLE_VAR).filter(|v| !v.is_empty()),
+            database_ca_bundle_secret: get(CA_BUNDLE_SECRET_VAR).filter(|v| !v.is_empty()),
             templates_bucket: var("TEMPLATES_BUCKET")?,
             max_zip_bytes: max_zip.parse::<u64>().map_err(|_| EnvError::Invalid {
                 name: "MAX_ZIP_MB",
@@ -132,12 +142,34 @@ impl Env {
                 .map_err(|message| EnvError::Secret { name, message })
         };
         let db_login = secret(settings.database_secret.clone()).await?;
+        let ca_bundle = match (
+            &settings.database_ca_bundle_secret,
+            &settings.database_ca_bundle,
+        ) {
+            (Some(name), _) => {
+                let pem = secret(name.clone()).await?;
+                Some(db::CaBundle::Pem(pem.expose().as_bytes().to_vec()))
+            }
+            (None, Some(path)) => {
+                if !std::path::Path::new(path).is_file() {
+                    return Err(EnvError::Invalid {
+                        name: db::CA_BUNDLE_VAR,
+                        value: path.clone(),
+                        expected: "a PEM file in the function's package",
+                    });
+                }
+                Some(db::CaBundle::Path(path.into()))
+            }
+            (None, None) => None,
+        };
         let db = DbConfig::new(
             &settings.db_host,
             settings.db_port,
             &settings.db_name,
             db_login.expose(),
-        )?;
+        )?
+        .with_ca_bundle(ca_bundle);
+        tracing::info!("database: {}", db.describe());
         let airtable_token = secret(settings.airtable_token_secret.clone()).await?;
         let badgr_login = secret(settings.badgr_credentials_secret.clone()).await?;
         let badgr_login: Login =
@@ -145,10 +177,19 @@ impl Env {
                 name: settings.badgr_credentials_secret.clone(),
                 message: format!("must be JSON with username and password ({e})"),
             })?;
-        let github_token = match &settings.github_token_secret {
-            Some(name) => Some(secret(name.clone()).await?),
-            None => None,
-        };
+        let github_token =
+            match &settings.github_token_secret {
+                Some(name) => github_token(support::secret_string(aws, name).await, name).map_err(
+                    |message| EnvError::Secret {
+                        name: name.clone(),
+                        message,
+                    },
+                )?,
+                None => {
+                    tracing::info!("GitHub: no token secret configured; anonymous requests");
+                    None
+                }
+            };
         let http = crate::http::client();
         Ok(Env {
             db,
@@ -185,6 +226,24 @@ impl Env {
     }
 }
 
+/// The optional GitHub token from its secret's answer: a secret that does not exist or holds
+/// only whitespace (Secrets Manager refuses an empty string) means anonymous requests, logged
+/// once; any other failure (no permission, the service down) is an error.
+pub fn github_token(answer: Result<Secret, String>, name: &str) -> Result<Option<Secret>, String> {
+    match answer {
+        Ok(t) if t.expose().trim().is_empty() => {
+            tracing::info!("GitHub: the token secret {name} is empty; anonymous requests");
+            Ok(None)
+        }
+        Ok(t) => Ok(Some(Secret::new(t.expose().trim()))),
+        Err(e) if e.starts_with("ResourceNotFoundException") => {
+            tracing::info!("GitHub: the token secret {name} does not exist; anonymous requests");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("{0}")]
@@ -207,9 +266,20 @@ impl From<RunError> for lambda_runtime::Diagnostic {
 }
 
 /// The run lock's name: one per database, so runs against different databases never wait on
-/// each other.
+/// each other. MySQL refuses names longer than 64 characters, so a long database name is
+/// replaced by its SHA-256 (as much of it as fits).
 pub fn lock_name(db: &DbConfig) -> String {
-    format!("skill-sync:{}", db.dbname)
+    const MAX: usize = 64;
+    let name = format!("skill-sync:{}", db.dbname);
+    if name.chars().count() <= MAX {
+        return name;
+    }
+    let mut hashed = format!(
+        "skill-sync:#{}",
+        crate::templates::sha256_hex(db.dbname.as_bytes())
+    );
+    hashed.truncate(MAX);
+    hashed
 }
 
 /// `{}` (the schedule) runs the sync; `{"check": true}` checks the database's tables and the
@@ -300,6 +370,15 @@ async fn assessments(env: &Env, conn: &mut Conn) -> StepReport {
             unknown.into_iter().collect::<Vec<_>>().join(", ")
         ));
     }
+    // a column no record of this run has at all is not the source's to clear: it may be kept
+    // by hand (or Airtable lacks the field), and writing it would set NULL in every row
+    let absent = rows::absent_columns(records.iter());
+    if !absent.is_empty() && !records.is_empty() {
+        report.note(format!(
+            "no Airtable record has {}: those columns are left as they are",
+            absent.join(", ")
+        ));
+    }
     let mut incoming = Vec::new();
     for fields in &records {
         match rows::assessment(fields) {
@@ -307,7 +386,8 @@ async fn assessments(env: &Env, conn: &mut Conn) -> StepReport {
             Err(reason) => report.skip(reason),
         }
     }
-    if let Err(e) = db::apply(conn, &rows::ASSESSMENTS, incoming, &mut report).await {
+    if let Err(e) = db::apply_except(conn, &rows::ASSESSMENTS, &absent, incoming, &mut report).await
+    {
         report.fail(format!("nothing written to assessments: {e}"));
     }
     report
@@ -397,7 +477,7 @@ async fn releases(env: &Env, conn: &mut Conn) -> StepReport {
             ));
             continue;
         }
-        match release_step(env, &repo, &release).await {
+        match release_step(env, &repo, &release, &mut report).await {
             Ok(Outcome::Unchanged) => report.unchanged += 1,
             Ok(Outcome::Uploaded { first: true }) => report.inserted += 1,
             Ok(Outcome::Uploaded { first: false }) => report.updated += 1,
@@ -412,7 +492,12 @@ enum Outcome {
     Uploaded { first: bool },
 }
 
-async fn release_step(env: &Env, repo: &str, release: &str) -> Result<Outcome, Error> {
+async fn release_step(
+    env: &Env,
+    repo: &str,
+    release: &str,
+    report: &mut StepReport,
+) -> Result<Outcome, Error> {
     let commit = env.github.commit(repo, release).await?;
     let marker = env.store.marker(repo, release).await?;
     if marker.as_ref().is_some_and(|m| m.commit == commit) {
@@ -420,7 +505,11 @@ async fn release_step(env: &Env, repo: &str, release: &str) -> Result<Outcome, E
     }
     let max = env.settings.max_zip_bytes;
     let zip = env.github.zipball(repo, release, max).await?;
-    let files = templates::unpack(&zip, &format!("{repo}@{release}"), max)?;
+    let unpacked = templates::unpack(&zip, &format!("{repo}@{release}"), max)?;
+    for note in unpacked.notes {
+        report.note(note);
+    }
+    let files = unpacked.files;
     let new_marker = Marker {
         commit,
         zipball_sha256: templates::sha256_hex(&zip),
@@ -438,4 +527,50 @@ async fn release_step(env: &Env, repo: &str, release: &str) -> Result<Outcome, E
     Ok(Outcome::Uploaded {
         first: marker.is_none(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dbname: &str) -> DbConfig {
+        DbConfig::new(
+            "db.example",
+            3306,
+            dbname,
+            r#"{"username":"u","password":"p"}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_lock_name_fits_mysqls_64_characters_and_stays_per_database() {
+        assert_eq!(lock_name(&config("skillapp")), "skill-sync:skillapp");
+        // MySQL's longest database name
+        let a = "a".repeat(63) + "1";
+        let b = "a".repeat(63) + "2";
+        let (la, lb) = (lock_name(&config(&a)), lock_name(&config(&b)));
+        assert!(la.chars().count() <= 64 && lb.chars().count() <= 64, "{la}");
+        assert_ne!(la, lb);
+        assert!(la.starts_with("skill-sync:"));
+        assert_eq!(la, lock_name(&config(&a)));
+    }
+
+    #[test]
+    fn a_missing_or_blank_github_token_means_anonymous_other_failures_do_not() {
+        let missing = Err(
+            "ResourceNotFoundException: Secrets Manager can't find the specified secret.".into(),
+        );
+        assert!(github_token(missing, "s").unwrap().is_none());
+        assert!(github_token(Ok(Secret::new(" \n")), "s").unwrap().is_none());
+        assert_eq!(
+            github_token(Ok(Secret::new("ghp_x\n")), "s")
+                .unwrap()
+                .unwrap()
+                .expose(),
+            "ghp_x"
+        );
+        let denied = Err("AccessDeniedException: not allowed".into());
+        assert!(github_token(denied, "s").is_err());
+    }
 }

@@ -128,8 +128,9 @@ fn column_text(v: &Value) -> Option<String> {
     }
 }
 
-/// Airtable `fields` → an `assessments` row. Every column is written, so a field cleared in
-/// Airtable (Airtable leaves it out) becomes NULL. Lists (multiple selects, linked records) are
+/// Airtable `fields` → an `assessments` row. Every column has a value, so a field cleared in
+/// Airtable (Airtable leaves it out) becomes NULL — unless no record of the run has the field at
+/// all ([`absent_columns`]: then the column is not written). Lists (multiple selects, linked records) are
 /// joined with `,` as the app expects. `Err` says why the record is skipped.
 pub fn assessment(fields: &Map<String, Value>) -> Result<Incoming, String> {
     let label = match (fields.get("id"), fields.get("name").and_then(Value::as_str)) {
@@ -182,6 +183,18 @@ pub fn assessment(fields: &Map<String, Value>) -> Result<Incoming, String> {
         values.push(v);
     }
     Ok(Incoming { label, values })
+}
+
+/// Columns (other than `id`) that no record of the run has at all: the sync leaves them as they
+/// are instead of clearing them in every row.
+pub fn absent_columns<'a>(
+    records: impl Iterator<Item = &'a Map<String, Value>> + Clone,
+) -> Vec<&'static str> {
+    ASSESSMENTS.columns[1..]
+        .iter()
+        .filter(|c| !records.clone().any(|f| f.contains_key(**c)))
+        .copied()
+        .collect()
 }
 
 /// Airtable fields that have no column (ignored, and reported once per run).

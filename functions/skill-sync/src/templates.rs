@@ -53,10 +53,22 @@ pub struct File {
     pub bytes: Vec<u8>,
 }
 
+/// What a zipball unpacks to: its files, and notes on entries left out (symbolic links).
+pub struct Unpacked {
+    pub files: Vec<File>,
+    pub notes: Vec<String>,
+}
+
+/// `S_IFMT` and `S_IFLNK` of a Unix mode (a zip entry made from a symbolic link).
+const S_IFMT: u32 = 0o170_000;
+const S_IFLNK: u32 = 0o120_000;
+
 /// The zipball's files without GitHub's single top folder (`{owner}-{repo}-{sha}/`). The whole
-/// zip is refused when any entry's path is absolute, climbs with `..`, or lies outside that
-/// folder, or when it would unpack to more than `max_bytes`.
-pub fn unpack(zip: &[u8], release: &str, max_bytes: u64) -> Result<Vec<File>, Error> {
+/// zip is refused when any entry's path is absolute, climbs with `..`, has an empty or `.`
+/// segment, or lies outside that folder, or when it unpacks to more than `max_bytes` — counted
+/// by the bytes actually read, not by the sizes the zip declares. Symbolic links are left out
+/// (their target could be anything) and noted.
+pub fn unpack(zip: &[u8], release: &str, max_bytes: u64) -> Result<Unpacked, Error> {
     let fail = |message: String| Error::Zip {
         release: release.into(),
         message,
@@ -65,16 +77,21 @@ pub fn unpack(zip: &[u8], release: &str, max_bytes: u64) -> Result<Vec<File>, Er
         .map_err(|e| fail(format!("not a zip archive ({e})")))?;
     let mut top: Option<String> = None;
     let mut files = Vec::new();
+    let mut notes = Vec::new();
     let mut total: u64 = 0;
     for i in 0..archive.len() {
         let mut entry = archive
             .by_index(i)
             .map_err(|e| fail(format!("entry {i}: {e}")))?;
         let name = entry.name().to_string();
+        // a directory's name ends with one `/`; every other empty segment is refused
+        let segments = name.strip_suffix('/').unwrap_or(&name);
         let unsafe_path = name.starts_with('/')
             || name.contains('\\')
             || name.contains('\0')
-            || name.split('/').any(|p| p == "..")
+            || segments
+                .split('/')
+                .any(|p| p.is_empty() || p == "." || p == "..")
             || (name.len() > 1 && name.as_bytes()[1] == b':')
             || entry.enclosed_name().is_none();
         if unsafe_path {
@@ -95,20 +112,27 @@ pub fn unpack(zip: &[u8], release: &str, max_bytes: u64) -> Result<Vec<File>, Er
         if entry.is_dir() || rest.is_empty() {
             continue;
         }
-        total += entry.size();
+        if entry.unix_mode().is_some_and(|m| m & S_IFMT == S_IFLNK) {
+            notes.push(format!("{release}: `{rest}` is a symbolic link; left out"));
+            continue;
+        }
+        // never more than the cap allows, whatever the entry declares
+        let left = max_bytes - total;
+        let mut bytes = Vec::with_capacity(entry.size().min(left).min(1 << 20) as usize);
+        (&mut entry)
+            .take(left + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| fail(format!("reading `{name}`: {e}")))?;
+        total += bytes.len() as u64;
         if total > max_bytes {
             return Err(fail(format!("unpacks to more than {max_bytes} bytes")));
         }
-        let mut bytes = Vec::with_capacity(entry.size() as usize);
-        entry
-            .read_to_end(&mut bytes)
-            .map_err(|e| fail(format!("reading `{name}`: {e}")))?;
         files.push(File {
             path: rest.to_string(),
             bytes,
         });
     }
-    Ok(files)
+    Ok(Unpacked { files, notes })
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -231,6 +255,112 @@ mod tests {
         assert!(!valid_repo("../x") && !valid_repo("None/x") && !valid_repo(""));
         assert!(valid_ref("v0.0.1a") && valid_ref("release/2024"));
         assert!(!valid_ref("../v1") && !valid_ref("/v1") && !valid_ref("v1//x"));
+    }
+
+    use std::io::Write;
+
+    use zip::write::SimpleFileOptions;
+    use zip::CompressionMethod;
+
+    fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
+        for (name, bytes) in entries {
+            w.start_file(*name, opts).unwrap();
+            w.write_all(bytes).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    fn refused(zip: &[u8]) -> String {
+        match unpack(zip, "R@v1", 1 << 20) {
+            Ok(u) => panic!(
+                "accepted: {:?}",
+                u.files.iter().map(|f| &f.path).collect::<Vec<_>>()
+            ),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn empty_and_dot_segments_are_refused() {
+        for name in ["top/a//b.txt", "top/./b.txt", "top/a/./b.txt", "top//b.txt"] {
+            let zip = zip_of(&[("top/ok.txt", b"ok"), (name, b"x")]);
+            assert!(refused(&zip).contains("escapes the archive"), "{name}");
+        }
+        // a directory's own trailing slash is fine
+        let zip = zip_of(&[("top/ok.txt", b"ok")]);
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        w.add_directory("top/dir/", SimpleFileOptions::default())
+            .unwrap();
+        w.start_file("top/dir/a.txt", SimpleFileOptions::default())
+            .unwrap();
+        w.write_all(b"a").unwrap();
+        let with_dir = w.finish().unwrap().into_inner();
+        assert_eq!(unpack(&zip, "R@v1", 100).unwrap().files.len(), 1);
+        assert_eq!(
+            unpack(&with_dir, "R@v1", 100).unwrap().files[0].path,
+            "dir/a.txt"
+        );
+    }
+
+    #[test]
+    fn a_symbolic_link_is_left_out_and_noted() {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        w.start_file("top/README.md", SimpleFileOptions::default())
+            .unwrap();
+        w.write_all(b"# hi").unwrap();
+        w.add_symlink("top/secrets", "/etc/passwd", SimpleFileOptions::default())
+            .unwrap();
+        let zip = w.finish().unwrap().into_inner();
+        let u = unpack(&zip, "R@v1", 1 << 20).unwrap();
+        assert_eq!(
+            u.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
+            ["README.md"]
+        );
+        assert_eq!(u.notes.len(), 1);
+        assert!(
+            u.notes[0].contains("`secrets` is a symbolic link"),
+            "{:?}",
+            u.notes
+        );
+    }
+
+    /// A zip whose headers declare every entry 1 byte long, whatever it holds.
+    fn lying_about_sizes(mut zip: Vec<u8>) -> Vec<u8> {
+        let mut i = 0;
+        while i + 4 <= zip.len() {
+            let at = match &zip[i..i + 4] {
+                [0x50, 0x4b, 0x03, 0x04] => Some(i + 22),
+                [0x50, 0x4b, 0x01, 0x02] => Some(i + 24),
+                _ => None,
+            };
+            if let Some(at) = at {
+                zip[at..at + 4].copy_from_slice(&1u32.to_le_bytes());
+            }
+            i += 1;
+        }
+        zip
+    }
+
+    #[test]
+    fn the_size_cap_counts_the_bytes_read_not_the_sizes_declared() {
+        let big = vec![b'a'; 10_000];
+        let zip = lying_about_sizes(zip_of(&[("top/a.txt", &big), ("top/b.txt", &big)]));
+        let archive = zip::ZipArchive::new(std::io::Cursor::new(&zip[..])).unwrap();
+        // the declared size is indeed the lie
+        assert_eq!(archive.decompressed_size(), Some(2));
+        match unpack(&zip, "R@v1", 5_000) {
+            Ok(u) => panic!(
+                "unpacked {} bytes past a 5000-byte cap",
+                u.files.iter().map(|f| f.bytes.len()).sum::<usize>()
+            ),
+            Err(e) => assert!(e.to_string().contains("more than 5000 bytes"), "{e}"),
+        }
+        // honest sizes under the cap still unpack, to the byte
+        let ok = zip_of(&[("top/a.txt", &big)]);
+        assert_eq!(unpack(&ok, "R@v1", 10_000).unwrap().files[0].bytes, big);
+        assert!(unpack(&ok, "R@v1", 9_999).is_err());
     }
 
     #[test]

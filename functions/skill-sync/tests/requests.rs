@@ -164,3 +164,35 @@ async fn a_github_token_from_its_secret_is_sent_as_a_bearer_token() {
     );
     h.drop().await;
 }
+
+#[tokio::test]
+async fn a_github_token_secret_that_is_missing_or_blank_means_anonymous_requests() {
+    let mut h = harness("rq_ghanon").await;
+    let aws = support::emulator_config().await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+    let blank = format!("test/skill-sync/{}/github-blank", h.name);
+    let _ = secrets
+        .delete_secret()
+        .secret_id(&blank)
+        .force_delete_without_recovery(true)
+        .send()
+        .await;
+    secrets
+        .create_secret()
+        .name(&blank)
+        .secret_string(" \n")
+        .send()
+        .await
+        .unwrap();
+    for name in [format!("test/skill-sync/{}/no-such-secret", h.name), blank] {
+        h.settings.github_token_secret = Some(name);
+        let env = h.env().await;
+        env.github
+            .commit("R-Programming-II", "v0.0.1a")
+            .await
+            .unwrap();
+        let seen = h.github.requests();
+        assert_eq!(seen.last().unwrap().header("authorization"), None);
+    }
+    h.drop().await;
+}

@@ -87,8 +87,13 @@ async fn a_changed_airtable_record_is_updated_and_a_cleared_field_cleared() {
         // Airtable leaves an unticked checkbox out of `fields`
         f.remove("review_required");
     });
+    // another record still has the field: a column no record has at all is left alone
+    // (a_column_no_airtable_record_has_is_left_as_it_is)
+    h.airtable.update(1, |f| {
+        f.insert("review_required".into(), json!(true));
+    });
     let s = sync(&h).await;
-    assert_eq!(counts(&s, "assessments"), (0, 1, 3, 0));
+    assert_eq!(counts(&s, "assessments"), (0, 2, 2, 0));
     assert_eq!(
         h.rows("SELECT description, review_required FROM assessments WHERE id = 4")
             .await,
@@ -372,5 +377,170 @@ async fn a_database_error_leaves_the_whole_table_as_it_was() {
     );
     // the other steps still ran
     assert!(s.step("badges").unwrap().ok());
+    h.drop().await;
+}
+
+#[tokio::test]
+async fn a_name_equal_only_under_the_collation_never_overwrites_another_row() {
+    let h = harness("collation").await;
+    let badge = |id: &str, name: &str| {
+        let mut b = skill_sync::fake::sample::badge_classes().remove(0);
+        b["entityId"] = json!(id);
+        b["name"] = json!(name);
+        b["description"] = json!(format!("badge {id}"));
+        b
+    };
+    let mut classes = skill_sync::fake::sample::badge_classes();
+    classes.push(badge("BadgeResumeAccent00000", "Résumé"));
+    h.badgr.set_badge_classes(classes.clone());
+    assert!(sync(&h).await.ok());
+    h.count_writes().await;
+    // utf8mb3_general_ci finds these equal to "Résumé": no accents, a trailing space
+    classes.push(badge("BadgeResumePlain000000", "Resume"));
+    classes.push(badge("BadgeResumeSpace000000", "Résumé "));
+    // and an ordinary change in the same run still commits
+    classes[1]["description"] = json!("changed too");
+    h.badgr.set_badge_classes(classes);
+    let s = sync(&h).await;
+    let b = s.step("badges").unwrap();
+    assert!(b.ok(), "{b:#?}");
+    assert_eq!(
+        (b.inserted, b.updated, b.unchanged, b.skipped),
+        (0, 1, 2, 2)
+    );
+    for id in ["BadgeResumePlain000000", "BadgeResumeSpace000000"] {
+        assert!(
+            b.notes.iter().any(|n| n.contains(id)
+                && n.contains("already belongs to entityId BadgeResumeAccent00000")),
+            "{b:#?}"
+        );
+    }
+    // the stored badge kept its own data
+    assert_eq!(
+        h.rows("SELECT entityId, name, description FROM badges WHERE name = 'Resume'")
+            .await,
+        vec![vec![
+            Some("BadgeResumeAccent00000".into()),
+            Some("Résumé".into()),
+            Some("badge BadgeResumeAccent00000".into())
+        ]]
+    );
+    assert_eq!(
+        h.one("SELECT description FROM badges WHERE entityId = 'BadgeRProgII0000000000'")
+            .await
+            .as_deref(),
+        Some("changed too")
+    );
+    assert_eq!(h.writes().await, 1);
+    h.drop().await;
+}
+
+#[tokio::test]
+async fn a_key_spelt_in_another_case_is_not_a_change() {
+    let h = harness("keycase").await;
+    assert!(sync(&h).await.ok());
+    h.count_writes().await;
+    let mut classes = skill_sync::fake::sample::badge_classes();
+    classes[0]["entityId"] = json!("badgetutorial000000000");
+    h.badgr.set_badge_classes(classes);
+    for _ in 0..2 {
+        let s = sync(&h).await;
+        assert!(s.ok(), "{s:#?}");
+        assert_eq!(counts(&s, "badges"), (0, 0, 2, 0));
+    }
+    assert_eq!(h.writes().await, 0);
+    // the key stays as stored, so the assertions' foreign key is as before
+    assert_eq!(
+        h.one("SELECT entityId FROM badges WHERE name LIKE 'Skill%'")
+            .await
+            .as_deref(),
+        Some("BadgeTutorial000000000")
+    );
+    h.drop().await;
+}
+
+#[tokio::test]
+async fn a_name_given_up_by_one_row_can_be_taken_by_another_in_the_same_run() {
+    let h = harness("rename").await;
+    assert!(sync(&h).await.ok());
+    h.count_writes().await;
+    let mut records = skill_sync::fake::sample::assessments();
+    // id 13 takes id 1's name, and comes first; id 1 takes a new one
+    records[3]["name"] = json!("Skill Assessment Tutorial (Python)");
+    records[0]["name"] = json!("Tutorial (Python)");
+    records.swap(0, 3);
+    h.airtable.set_records(records);
+    let s = sync(&h).await;
+    let a = s.step("assessments").unwrap();
+    assert!(a.ok(), "{a:#?}");
+    assert_eq!(
+        (a.inserted, a.updated, a.unchanged, a.skipped),
+        (0, 2, 2, 0)
+    );
+    assert_eq!(
+        h.rows("SELECT id, name FROM assessments WHERE id IN (1, 13) ORDER BY id")
+            .await,
+        vec![
+            vec![Some("1".into()), Some("Tutorial (Python)".into())],
+            vec![
+                Some("13".into()),
+                Some("Skill Assessment Tutorial (Python)".into())
+            ],
+        ]
+    );
+    assert_eq!(h.writes().await, 2);
+    // nothing left for the next run
+    assert_eq!(counts(&sync(&h).await, "assessments"), (0, 0, 4, 0));
+    assert_eq!(h.writes().await, 2);
+    h.drop().await;
+}
+
+#[tokio::test]
+async fn a_column_no_airtable_record_has_is_left_as_it_is() {
+    let h = harness("absent").await;
+    let mut conn = h.conn().await;
+    // kept by hand before the sync's first run
+    conn.query_drop(
+        "INSERT INTO assessments (id, name, github_org) VALUES (4, 'R Programming II', 'BRN-by-hand')",
+    )
+    .await
+    .unwrap();
+    // the session is MySQL 8's strict mode, whatever flags the local server was started with
+    let mode: Option<String> = conn.query_first("SELECT @@SESSION.sql_mode").await.unwrap();
+    assert!(
+        mode.as_deref()
+            .is_some_and(|m| m.contains("ONLY_FULL_GROUP_BY") && m.contains("NO_ZERO_DATE")),
+        "{mode:?}"
+    );
+    conn.disconnect().await.unwrap();
+    let mut records = skill_sync::fake::sample::assessments();
+    for r in &mut records {
+        r.as_object_mut().unwrap().remove("github_org");
+    }
+    h.airtable.set_records(records);
+    let s = sync(&h).await;
+    let a = s.step("assessments").unwrap();
+    assert!(a.ok(), "{a:#?}");
+    assert_eq!((a.inserted, a.updated), (3, 1));
+    assert!(
+        a.notes.iter().any(|n| n.contains("no Airtable record has")
+            && n.contains("github_org")
+            && n.contains("left as they are")),
+        "{a:#?}"
+    );
+    assert_eq!(
+        h.rows("SELECT github_org, description FROM assessments WHERE id = 4")
+            .await,
+        vec![vec![
+            Some("BRN-by-hand".into()),
+            Some("Intermediate programming assessment in R &#128075;".into())
+        ]]
+    );
+    // a field some records have still clears where a record lacks it
+    assert_eq!(
+        h.one("SELECT review_required FROM assessments WHERE id = 1")
+            .await,
+        None
+    );
     h.drop().await;
 }

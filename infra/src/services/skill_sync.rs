@@ -57,6 +57,12 @@ pub struct DatabaseSettings {
     pub name: String,
     /// `{"username","password"}` (optionally `sslmode`); default `<stage>/skill-sync/database`.
     pub secret: Option<String>,
+    /// Path of a PEM file with the database's CA (the RDS bundle) in the function's filesystem;
+    /// makes `verify-full` the default TLS mode.
+    pub ca_bundle: Option<String>,
+    /// A secret whose string is that PEM text (e.g. the region's RDS bundle); the same effect
+    /// without shipping a file.
+    pub ca_bundle_secret: Option<String>,
 }
 
 impl Default for DatabaseSettings {
@@ -66,6 +72,8 @@ impl Default for DatabaseSettings {
             port: 3306,
             name: "skillapp".into(),
             secret: None,
+            ca_bundle: None,
+            ca_bundle_secret: None,
         }
     }
 }
@@ -211,33 +219,48 @@ pub fn stack(stage: &Stage) -> Stack {
                 )
             }
         };
+    let ca_secret = s
+        .database
+        .ca_bundle_secret
+        .as_deref()
+        .map(Secret::from_name);
+    let mut vars = vec![
+        ("DB_HOST", s.database.host.clone().into()),
+        ("DB_PORT", s.database.port.to_string().into()),
+        ("DB_NAME", s.database.name.clone().into()),
+        ("DATABASE_SECRET", db_secret.name.clone().into()),
+        ("AIRTABLE_API_URL", s.airtable_api_url.clone().into()),
+        ("AIRTABLE_BASE_ID", s.airtable_base_id.clone().into()),
+        ("AIRTABLE_TOKEN_SECRET", airtable.name.clone().into()),
+        ("BADGR_API_URL", s.badgr_api_url.clone().into()),
+        ("BADGR_ISSUER_ID", s.badgr_issuer_id.clone().into()),
+        ("BADGR_SCOPE", s.badgr_scope.clone().into()),
+        ("BADGR_CLIENT_ID", s.badgr_client_id.clone().into()),
+        ("BADGR_CREDENTIALS_SECRET", badgr.name.clone().into()),
+        ("GITHUB_API_URL", s.github_api_url.clone().into()),
+        ("GITHUB_ORG", s.github_org.clone().into()),
+        ("GITHUB_TOKEN_SECRET", github.name.clone().into()),
+        ("TEMPLATES_BUCKET", bucket_name),
+    ];
+    if let Some(path) = &s.database.ca_bundle {
+        vars.push(("DATABASE_CA_BUNDLE", path.clone().into()));
+    }
+    if let Some(secret) = &ca_secret {
+        vars.push(("DATABASE_CA_BUNDLE_SECRET", secret.name.clone().into()));
+    }
     let function = Function::new(
         &stack,
         "sync",
         FunctionProps {
             description: "Syncs Airtable, Badgr and GitHub releases into the Skill App".into(),
             config: stage.function_config(512, 600, &s.functions.sync),
-            environment: env(vec![
-                ("DB_HOST", s.database.host.clone().into()),
-                ("DB_PORT", s.database.port.to_string().into()),
-                ("DB_NAME", s.database.name.clone().into()),
-                ("DATABASE_SECRET", db_secret.name.clone().into()),
-                ("AIRTABLE_API_URL", s.airtable_api_url.clone().into()),
-                ("AIRTABLE_BASE_ID", s.airtable_base_id.clone().into()),
-                ("AIRTABLE_TOKEN_SECRET", airtable.name.clone().into()),
-                ("BADGR_API_URL", s.badgr_api_url.clone().into()),
-                ("BADGR_ISSUER_ID", s.badgr_issuer_id.clone().into()),
-                ("BADGR_SCOPE", s.badgr_scope.clone().into()),
-                ("BADGR_CLIENT_ID", s.badgr_client_id.clone().into()),
-                ("BADGR_CREDENTIALS_SECRET", badgr.name.clone().into()),
-                ("GITHUB_API_URL", s.github_api_url.clone().into()),
-                ("GITHUB_ORG", s.github_org.clone().into()),
-                ("GITHUB_TOKEN_SECRET", github.name.clone().into()),
-                ("TEMPLATES_BUCKET", bucket_name),
-            ]),
+            environment: env(vars),
         },
     );
-    for secret in [&db_secret, &airtable, &badgr, &github] {
+    for secret in [&db_secret, &airtable, &badgr, &github]
+        .into_iter()
+        .chain(ca_secret.as_ref())
+    {
         secret.grant_read(&function);
     }
     // the marker is read back; release files are written and, when a release drops them, deleted
@@ -343,5 +366,29 @@ mod tests {
         assert_eq!(rule["ScheduleExpression"], "rate(12 hours)");
         assert_eq!(rule["Targets"][0]["Input"], "{}");
         assert!(rule["Targets"][0]["DeadLetterConfig"]["Arn"].is_object());
+    }
+
+    #[test]
+    fn a_ca_bundle_secret_reaches_the_function_and_its_role() {
+        let t = template(
+            "local",
+            "services:\n  skill-sync:\n    airtable_base_id: appLocal\n    database:\n      host: 127.0.0.1\n      ca_bundle_secret: local/skill-sync/rds-ca\n",
+        );
+        let env = &t["Resources"]["SyncFunction"]["Properties"]["Environment"]["Variables"];
+        assert_eq!(env["DATABASE_CA_BUNDLE_SECRET"], "local/skill-sync/rds-ca");
+        assert!(env.get("DATABASE_CA_BUNDLE").is_none());
+        let reads = statements(&t)
+            .into_iter()
+            .filter(|s| s.to_string().contains("secretsmanager:GetSecretValue"))
+            .map(|s| s.to_string())
+            .collect::<String>();
+        assert!(reads.contains("local/skill-sync/rds-ca"), "{reads}");
+        // without the setting nothing is added
+        let plain = template(
+            "local",
+            "services:\n  skill-sync:\n    airtable_base_id: appLocal\n    database:\n      host: 127.0.0.1\n",
+        );
+        let env = &plain["Resources"]["SyncFunction"]["Properties"]["Environment"]["Variables"];
+        assert!(env.get("DATABASE_CA_BUNDLE_SECRET").is_none());
     }
 }

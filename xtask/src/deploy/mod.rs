@@ -118,7 +118,11 @@ pub async fn run(stage: Stage, args: Args) -> Result<Summary> {
     let mut running = Vec::new();
     for input in &inputs {
         if let Some(d) = crate::deployed::describe(&clients.cfn, &input.name).await? {
-            running.extend(d.parameters.into_values().filter(|v| v.starts_with("assets/")));
+            running.extend(
+                d.parameters
+                    .into_values()
+                    .filter(|v| v.starts_with("assets/")),
+            );
         }
     }
     assets::refresh(&clients.s3, &bucket, &running).await?;
@@ -177,7 +181,9 @@ pub async fn run(stage: Stage, args: Args) -> Result<Summary> {
                 outputs.insert(input.name.clone(), d.outputs);
             }
         }
+        let wired = local_wiring(&stage, &mut outputs).await;
         write_outputs(&stage, &outputs)?;
+        wired?;
         if hotswapped.is_empty() {
             ui::ok(format!(
                 "no changes ({} stack(s) up to date) in {:.2?}",
@@ -252,11 +258,10 @@ pub async fn run(stage: Stage, args: Args) -> Result<Summary> {
             outputs.insert(name, d.outputs);
         }
     }
-    if stage.is_local() {
-        local_wiring(&stage, &mut outputs).await;
-    }
+    let wired = local_wiring(&stage, &mut outputs).await;
     write_outputs(&stage, &outputs)?;
     print_outputs(&outputs);
+    wired?;
     if !failed.is_empty() {
         bail!(
             "{} of {} stack(s) failed: {}",
@@ -280,24 +285,34 @@ pub async fn run(stage: Stage, args: Args) -> Result<Summary> {
 }
 
 /// The local runtime re-reads what was deployed: APIs get their localhost URL (written as each
-/// stack's `ApiUrl` output, where AWS would have the execute-api one), queues their pollers.
-async fn local_wiring(stage: &Stage, outputs: &mut BTreeMap<String, BTreeMap<String, String>>) {
-    match crate::local::runtime::request_reload(stage).await {
-        Ok(r) => {
-            for api in &r.apis {
-                outputs
-                    .entry(format!("{}-{}", api.service, stage.name))
-                    .or_default()
-                    .insert("ApiUrl".into(), api.url.clone());
-            }
-            for q in &r.queues {
-                ui::ok(format!("polling {q}"));
-            }
-        }
-        Err(e) => ui::warn(format!(
-            "the local runtime did not load the new wiring (APIs, queues): {e:#}"
-        )),
+/// stack's `ApiUrl` output, where AWS would have the execute-api one), queues their pollers. A
+/// runtime that could not load the wiring fails the deploy (after the outputs are written without
+/// stale URLs): the stacks are there, but nothing would answer on the API ports.
+async fn local_wiring(
+    stage: &Stage,
+    outputs: &mut BTreeMap<String, BTreeMap<String, String>>,
+) -> Result<()> {
+    if !stage.is_local() {
+        return Ok(());
     }
+    for values in outputs.values_mut() {
+        values.remove("ApiUrl");
+    }
+    let r = crate::local::runtime::request_reload(stage).await.map_err(|e| {
+        anyhow::anyhow!(
+            "the stacks are deployed, but the local runtime did not load their wiring (APIs, queues): {e:#}\n  fix: `cargo xtask local up`, then deploy again"
+        )
+    })?;
+    for api in &r.apis {
+        outputs
+            .entry(format!("{}-{}", api.service, stage.name))
+            .or_default()
+            .insert("ApiUrl".into(), api.url.clone());
+    }
+    for q in &r.queues {
+        ui::ok(format!("polling {q}"));
+    }
+    Ok(())
 }
 
 fn print_plan(stack: &str, plan: &Plan) {

@@ -14,6 +14,8 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use infra::stage::Stage;
 use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 use crate::local::seed::LOCAL_INTAKE_KEY;
 use crate::{deploy, ui};
@@ -342,6 +344,7 @@ pub async fn canvas_data(stage: &Stage) -> Result<()> {
         )?;
     }
     let t = Instant::now();
+    let triggered = OffsetDateTime::now_utc();
     let out = super::xtask(
         &["trigger", "canvas-data-refresh", "--stage", &stage.name],
         None,
@@ -390,29 +393,51 @@ pub async fn canvas_data(stage: &Stage) -> Result<()> {
     let conn = canvas_data::db::connect(&app).await?;
     let schema = &stage.services.canvas_data.schema;
     for t in tables {
-        let expected: Vec<i64> = fake
+        let snapshot = fake
             .table(t)
             .with_context(|| format!("the fake has no table {t}"))?
-            .snapshot
-            .iter()
-            .flat_map(|object| object.lines())
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter_map(|v| v["key"]["id"].as_i64())
-            .collect();
+            .snapshot;
+        let mut want: BTreeMap<i64, Value> = BTreeMap::new();
+        for line in snapshot.iter().flat_map(|object| object.lines()) {
+            let v: Value = serde_json::from_str(line)?;
+            let id = v["key"]["id"]
+                .as_i64()
+                .context("a fake row without key.id")?;
+            want.insert(id, v["value"].clone());
+        }
         let rows = conn
             .client
-            .query(&format!("SELECT id FROM {schema}.{t} ORDER BY id"), &[])
+            .query(
+                &format!("SELECT id, to_jsonb(r)::text FROM {schema}.{t} r ORDER BY id"),
+                &[],
+            )
             .await
             .with_context(|| format!("reading {schema}.{t}"))?;
-        let got: Vec<i64> = rows.iter().map(|r| r.get::<_, i64>(0)).collect();
-        let mut want = expected.clone();
-        want.sort();
+        let got: BTreeMap<i64, Value> = rows
+            .iter()
+            .map(|r| {
+                let row = serde_json::from_str(r.get::<_, &str>(1)).unwrap_or_default();
+                (r.get::<_, i64>(0), row)
+            })
+            .collect();
         ensure!(
-            got == want,
-            "{schema}.{t} holds ids {got:?}; the fake's snapshot has {want:?}"
+            got.keys().eq(want.keys()),
+            "{schema}.{t} holds ids {:?}; the fake's snapshot has {:?}",
+            got.keys().collect::<Vec<_>>(),
+            want.keys().collect::<Vec<_>>()
         );
+        for (id, value) in &want {
+            let row = &got[id];
+            for (column, expected) in value.as_object().into_iter().flatten() {
+                ensure!(
+                    same_value(expected, &row[column]),
+                    "{schema}.{t} id {id}: {column} is {}, the fake has {expected}",
+                    row[column]
+                );
+            }
+        }
         ui::ok(format!(
-            "canvas-data: {schema}.{t} equals the fake's {} rows",
+            "canvas-data: {schema}.{t} equals the fake's {} rows, column by column",
             want.len()
         ));
     }
@@ -421,12 +446,42 @@ pub async fn canvas_data(stage: &Stage) -> Result<()> {
         &["local", "messages", "canvas-data-summary-local", "--json"],
         None,
     )?;
+    let published: Value = serde_json::from_str(&messages)
+        .with_context(|| format!("local messages --json printed no JSON:\n{messages}"))?;
+    let fresh: Vec<&Value> = published["Messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| {
+            m["Timestamp"]
+                .as_str()
+                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+                .is_some_and(|t| t >= triggered)
+        })
+        .collect();
     ensure!(
-        messages.contains("enrollments"),
-        "the summary topic holds no message naming enrollments:\n{messages}"
+        fresh.iter().any(|m| m["Message"]
+            .as_str()
+            .is_some_and(|b| b.contains("enrollments"))),
+        "no summary naming enrollments was published to the topic after the trigger:\n{messages}"
     );
-    ui::ok("canvas-data: the summary is on the SNS topic (cargo xtask local messages)");
+    ui::ok("canvas-data: this run's summary is on the SNS topic (cargo xtask local messages)");
     Ok(())
+}
+
+/// A replicated value equals the fake's: timestamps as instants (PostgreSQL writes its own
+/// format), everything else as JSON.
+fn same_value(fake: &Value, db: &Value) -> bool {
+    match (fake.as_str(), db.as_str()) {
+        (Some(a), Some(b)) => match (
+            OffsetDateTime::parse(a, &Rfc3339),
+            OffsetDateTime::parse(b, &Rfc3339),
+        ) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => a == b,
+        },
+        _ => fake == db,
+    }
 }
 
 /// The output of every task that finished in the execution, in order.

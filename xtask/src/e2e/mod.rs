@@ -79,6 +79,9 @@ fn deploy_args() -> deploy::Args {
 }
 
 pub fn local_stage() -> Result<()> {
+    // short function timeouts (environments/local.e2e.yaml) for this process and every xtask
+    // it starts, so continuations happen within the test
+    std::env::set_var(synth::OVERLAY_VAR, "e2e");
     block_on(async {
         let stage = synth::load_stage("local")?;
         let first = deploy::run(stage.clone(), deploy_args()).await?;

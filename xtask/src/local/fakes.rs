@@ -148,8 +148,6 @@ pub async fn serve(mips: Option<u16>, dap: Option<u16>) -> Result<()> {
     Ok(())
 }
 
-/// Serve skill-sync's fakes of Airtable, Badgr and GitHub (the sample data of
-/// `skill_sync::fake::sample`) on the ports given, until killed.
 /// Where `local serve` runs skill-sync's fakes.
 pub struct SkillSyncPorts {
     pub airtable: Option<u16>,
@@ -157,6 +155,8 @@ pub struct SkillSyncPorts {
     pub github: Option<u16>,
 }
 
+/// Serve skill-sync's fakes of Airtable, Badgr and GitHub (the sample data of
+/// `skill_sync::fake::sample`) on the ports given, until killed.
 pub async fn serve_skill_sync(
     airtable: Option<u16>,
     badgr: Option<u16>,

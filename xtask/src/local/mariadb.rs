@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use skill_sync::db::MYSQL8_DEFAULT_SQL_MODE;
 use skill_sync::schema::{LOCAL_ADMIN_PASSWORD, LOCAL_ADMIN_USER};
 
 use super::state_dir;
@@ -123,9 +124,10 @@ impl MariaDb {
                 // the app's tables are utf8mb3 like its MySQL 8; the server's default is utf8mb4
                 "--character-set-server=utf8mb4",
                 "--collation-server=utf8mb4_general_ci",
-                "--sql-mode=STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION",
-                "--innodb-buffer-pool-size=64M",
             ])
+            // MySQL 8's default, as strict as the app's RDS database
+            .arg(format!("--sql-mode={MYSQL8_DEFAULT_SQL_MODE}"))
+            .args(["--innodb-buffer-pool-size=64M"])
             .arg(format!("--log-error={}", self.log().display()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())

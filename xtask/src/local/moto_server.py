@@ -9,6 +9,8 @@ so that what the local stage needs from moto works without Docker:
   S3, ...) to this emulator.
 - Lambda invocations moto makes itself (S3 notifications, SNS subscriptions, ...) are forwarded to
   the local Lambda service instead of Docker.
+- S3 buckets created or updated by CloudFormation get their NotificationConfiguration (moto's
+  CloudFormation handler ignores it), so S3 events reach Lambda, SQS and SNS as configured.
 - SQS does not invoke event source mappings inside SendMessage: the local Lambda service polls.
 - SNS messages stay readable: GET /_local/sns/messages?TopicArn=ARN, GET /_local/sns/topics.
 - GET /_local/health tells an xtask which launcher runs (the sha256 of this file).
@@ -222,12 +224,79 @@ def patch_lambda():
 # --- S3 ---------------------------------------------------------------------------------------
 
 
+def notification_config_from_cfn(cfn):
+    """A bucket's CloudFormation `NotificationConfiguration` in the shape moto's
+    put_bucket_notification_configuration takes (that of the API's XML body)."""
+    if not cfn:
+        return {}
+
+    def converted(items, target_key, api_key):
+        out = []
+        for item in items or []:
+            event = item.get("Event")
+            n = {api_key: item[target_key], "Event": event if isinstance(event, list) else [event]}
+            rules = ((item.get("Filter") or {}).get("S3Key") or {}).get("Rules") or []
+            if rules:
+                # moto compares the rule names in lower case, as S3 stores them
+                n["Filter"] = {"S3Key": {"FilterRule": [
+                    {"Name": str(r["Name"]).lower(), "Value": r["Value"]} for r in rules
+                ]}}
+            out.append(n)
+        return out
+
+    config = {}
+    for cfn_key, target_key, api_key, api_list in (
+        ("LambdaConfigurations", "Function", "CloudFunction", "CloudFunctionConfiguration"),
+        ("QueueConfigurations", "Queue", "Queue", "QueueConfiguration"),
+        ("TopicConfigurations", "Topic", "Topic", "TopicConfiguration"),
+    ):
+        items = converted(cfn.get(cfn_key), target_key, api_key)
+        if items:
+            config[api_list] = items
+    if (cfn.get("EventBridgeConfiguration") or {}).get("EventBridgeEnabled") in (True, "true"):
+        config["EventBridgeConfiguration"] = {}
+    return config
+
+
 def patch_s3():
     import moto.s3.notifications as notifications
+    from moto.s3.models import FakeBucket, s3_backends
+    from moto.utilities.utils import get_partition
 
     # S3 form-encodes the key in events but keeps its slashes (`a/b c` -> `a/b+c`); moto
     # encodes them too, which a handler's unquote_plus would still undo, a plain split not
     notifications.quote_plus = lambda key: urllib.parse.quote_plus(key, safe="/")
+
+    # moto's AWS::S3::Bucket ignores NotificationConfiguration: apply it through the backend,
+    # as PutBucketNotificationConfiguration would (a bucket updated without it loses it)
+    def apply_notifications(bucket, cloudformation_json, account_id, region_name):
+        props = cloudformation_json.get("Properties") or {}
+        config = notification_config_from_cfn(props.get("NotificationConfiguration"))
+        backend = s3_backends[account_id][get_partition(region_name)]
+        if config:
+            backend.put_bucket_notification_configuration(bucket.name, config)
+        elif bucket.notification_configuration is not None:
+            bucket.set_notification_configuration(None)
+        return bucket
+
+    create, update = (
+        FakeBucket.create_from_cloudformation_json,
+        FakeBucket.update_from_cloudformation_json,
+    )
+
+    def create_from_cfn(cls, resource_name, cloudformation_json, account_id, region_name,
+                        **kwargs):
+        bucket = create.__func__(cls, resource_name, cloudformation_json, account_id,
+                                 region_name, **kwargs)
+        return apply_notifications(bucket, cloudformation_json, account_id, region_name)
+
+    def update_from_cfn(cls, original, new_name, cloudformation_json, account_id, region_name):
+        bucket = update.__func__(cls, original, new_name, cloudformation_json, account_id,
+                                 region_name)
+        return apply_notifications(bucket, cloudformation_json, account_id, region_name)
+
+    FakeBucket.create_from_cloudformation_json = classmethod(create_from_cfn)
+    FakeBucket.update_from_cloudformation_json = classmethod(update_from_cfn)
 
 
 # --- SQS --------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use infra::stage::Stage;
 use serde::{Deserialize, Serialize};
-use tokio::sync::Mutex;
+use tokio::sync::{watch, Mutex};
 use tokio::task::JoinHandle;
 
 use super::wiring::{self, Wiring};
@@ -36,6 +36,9 @@ pub struct Reloaded {
     pub apis: Vec<ApiEndpoint>,
     pub queues: Vec<String>,
     pub schedules: Vec<String>,
+    /// Wiring of the templates not run locally, one line each: stack, logical id, why.
+    #[serde(default)]
+    pub skipped: Vec<String>,
     pub started: usize,
     pub stopped: usize,
 }
@@ -44,8 +47,25 @@ pub struct Runtime {
     stage: Stage,
     schedules: bool,
     /// Running tasks by the debug form of what they serve: equal wiring keeps its task.
-    tasks: BTreeMap<String, JoinHandle<()>>,
+    tasks: BTreeMap<String, Task>,
 }
+
+/// A running part of the wiring.
+struct Task {
+    handle: JoinHandle<()>,
+    /// How a queue poller is asked to stop (it finishes its receive and releases what it got);
+    /// the other tasks are aborted.
+    stop: Option<watch::Sender<bool>>,
+}
+
+impl Task {
+    fn aborted_on_stop(handle: JoinHandle<()>) -> Task {
+        Task { handle, stop: None }
+    }
+}
+
+/// How long a reload waits for a queue poller to stop: its long poll (20 s) and a release.
+const POLLER_STOP: Duration = Duration::from_secs(25);
 
 impl Runtime {
     pub fn new(stage: Stage, schedules: bool) -> Runtime {
@@ -83,8 +103,11 @@ impl Runtime {
         let mut apis = w.apis.clone();
         apis.sort_by(|a, b| a.name.cmp(&b.name));
         let mut out = Reloaded::default();
-        let mut wanted: BTreeMap<String, Box<dyn FnOnce() -> JoinHandle<()> + Send>> =
-            BTreeMap::new();
+        let mut wanted: BTreeMap<String, Box<dyn FnOnce() -> Task + Send>> = BTreeMap::new();
+        out.skipped = w.skipped.clone();
+        for why in &w.skipped {
+            tracing_line(&format!("wiring skipped: {why}"));
+        }
         for (i, api) in apis.into_iter().enumerate() {
             let port = base + i as u16;
             out.apis.push(ApiEndpoint {
@@ -97,7 +120,7 @@ impl Runtime {
             wanted.insert(
                 format!("api {port} {api:?}"),
                 Box::new(move || {
-                    tokio::spawn(async move {
+                    Task::aborted_on_stop(tokio::spawn(async move {
                         let name = api.name.clone();
                         let result = async {
                             let listener = bind(port).await?;
@@ -107,7 +130,7 @@ impl Runtime {
                         if let Err(e) = result {
                             tracing_line(&format!("HTTP API {name} on port {port} stopped: {e:#}"));
                         }
-                    })
+                    }))
                 }),
             );
         }
@@ -119,12 +142,17 @@ impl Runtime {
             wanted.insert(
                 format!("queue {q:?}"),
                 Box::new(move || {
-                    tokio::spawn(async move {
+                    let (stop, stopped) = watch::channel(false);
+                    let handle = tokio::spawn(async move {
                         let what = format!("{} → {}", q.queue_url, q.function);
-                        if let Err(e) = events::poll_queue(q, sqs, lambda).await {
+                        if let Err(e) = events::poll_queue(q, sqs, lambda, stopped).await {
                             tracing_line(&format!("queue poller {what} stopped: {e:#}"));
                         }
-                    })
+                    });
+                    Task {
+                        handle,
+                        stop: Some(stop),
+                    }
                 }),
             );
         }
@@ -138,11 +166,11 @@ impl Runtime {
             wanted.insert(
                 key,
                 Box::new(move || {
-                    tokio::spawn(async move {
+                    Task::aborted_on_stop(tokio::spawn(async move {
                         if let Err(e) = events::run_schedules(schedules, clients).await {
                             tracing_line(&format!("the scheduler stopped: {e:#}"));
                         }
-                    })
+                    }))
                 }),
             );
         }
@@ -153,21 +181,42 @@ impl Runtime {
             .filter(|k| !wanted.contains_key(*k))
             .cloned()
             .collect();
-        for k in gone {
-            if let Some(t) = self.tasks.remove(&k) {
-                t.abort();
-                let _ = t.await;
-                out.stopped += 1;
-            }
-        }
+        let stopping: Vec<Task> = gone.iter().filter_map(|k| self.tasks.remove(k)).collect();
+        out.stopped = stopping.len();
+        stop_all(stopping).await;
         for (k, start) in wanted {
-            let running = self.tasks.get(&k).is_some_and(|t| !t.is_finished());
+            let running = self.tasks.get(&k).is_some_and(|t| !t.handle.is_finished());
             if !running {
                 self.tasks.insert(k, start());
                 out.started += 1;
             }
         }
         Ok(out)
+    }
+}
+
+/// Stops the tasks: pollers are asked to stop and waited for together (a poller in a long poll
+/// finishes it and releases what it received, so no message is left invisible), the rest are
+/// aborted. A poller that has not stopped after `POLLER_STOP` is aborted.
+async fn stop_all(tasks: Vec<Task>) {
+    for t in &tasks {
+        match &t.stop {
+            Some(stop) => {
+                let _ = stop.send(true);
+            }
+            None => t.handle.abort(),
+        }
+    }
+    let deadline = tokio::time::Instant::now() + POLLER_STOP;
+    for mut t in tasks {
+        if tokio::time::timeout_at(deadline, &mut t.handle)
+            .await
+            .is_err()
+        {
+            tracing_line("a queue poller did not stop in time; aborted");
+            t.handle.abort();
+            let _ = t.handle.await;
+        }
     }
 }
 

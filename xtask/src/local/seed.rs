@@ -127,8 +127,7 @@ pub async fn seed(stage: &Stage) -> Result<()> {
         .to_string(),
     )
     .await?;
-    // empty: GitHub is called without a token, as the stage file allows
-    create_secret(&secrets, &ss.github_token_secret(stage), "").await?;
+    // no GitHub token secret: skill-sync then calls GitHub anonymously, as the fake allows
     Ok(())
 }
 

@@ -14,6 +14,8 @@ use crate::deployed;
 /// One deployed stack: its template and the physical id of each logical resource.
 #[derive(Debug, Clone)]
 pub struct DeployedStack {
+    /// The stack's name.
+    pub stack: String,
     pub service: String,
     pub template: Value,
     pub physical: BTreeMap<String, String>,
@@ -24,6 +26,9 @@ pub struct Wiring {
     pub apis: Vec<Api>,
     pub queues: Vec<QueueSource>,
     pub schedules: Vec<Schedule>,
+    /// What the templates wire that the local stage does not run, one line each (stack,
+    /// logical id, why), for the runtime to log on every reload.
+    pub skipped: Vec<String>,
 }
 
 /// An `AWS::ApiGatewayV2::Api` with its routes.
@@ -154,6 +159,7 @@ pub async fn deployed_stacks(
         let template: Value = serde_json::from_str(&body)
             .with_context(|| format!("the deployed template of {} is not JSON", s.name))?;
         out.push(DeployedStack {
+            stack: s.name,
             service: s.service,
             template,
             physical,
@@ -171,7 +177,9 @@ pub fn from_stacks(stacks: &[DeployedStack]) -> Wiring {
     let mut w = Wiring::default();
     for s in stacks {
         w.apis.extend(apis(s));
-        w.queues.extend(queue_sources(s));
+        let (queues, skipped) = queue_sources(s);
+        w.queues.extend(queues);
+        w.skipped.extend(skipped);
         w.schedules.extend(schedules(s));
     }
     w
@@ -336,41 +344,100 @@ fn strings(v: Option<&Value>) -> Vec<String> {
     }
 }
 
-fn queue_sources(s: &DeployedStack) -> Vec<QueueSource> {
-    resources(s)
-        .filter(|(_, t, _)| *t == "AWS::Lambda::EventSourceMapping")
-        .filter_map(|(_, _, p)| {
-            let source = p.get("EventSourceArn")?;
-            let queue_logical = logical_of(source)?;
-            // only SQS sources: the logical id must be a queue of this stack
-            let is_queue = s
-                .template
-                .pointer(&format!("/Resources/{queue_logical}/Type"))
-                .and_then(Value::as_str)
-                == Some("AWS::SQS::Queue");
-            if !is_queue {
-                return None;
-            }
-            Some(QueueSource {
-                service: s.service.clone(),
-                function: function_of(s, p.get("FunctionName")?)?,
-                queue_url: s.physical.get(queue_logical)?.clone(),
-                batch_size: p.get("BatchSize").and_then(Value::as_u64).unwrap_or(10) as u32,
-                batching_window_seconds: p
-                    .get("MaximumBatchingWindowInSeconds")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0) as u32,
-                report_batch_item_failures: strings(p.get("FunctionResponseTypes"))
-                    .iter()
-                    .any(|t| t == "ReportBatchItemFailures"),
-                max_concurrency: p
-                    .pointer("/ScalingConfig/MaximumConcurrency")
-                    .and_then(Value::as_u64)
-                    .map(|n| n as u32),
-                enabled: p.get("Enabled").and_then(Value::as_bool).unwrap_or(true),
-            })
-        })
-        .collect()
+/// The SQS event source mappings, and a line for each mapping not run locally.
+fn queue_sources(s: &DeployedStack) -> (Vec<QueueSource>, Vec<String>) {
+    let mut queues = Vec::new();
+    let mut skipped = Vec::new();
+    for (id, _, p) in resources(s).filter(|(_, t, _)| *t == "AWS::Lambda::EventSourceMapping") {
+        match queue_source(s, p) {
+            Ok(Some(q)) => queues.push(q),
+            Ok(None) => {}
+            Err(why) => skipped.push(format!(
+                "{} {id}: event source mapping not polled: {why}",
+                s.stack
+            )),
+        }
+    }
+    (queues, skipped)
+}
+
+/// `Ok(None)` for a mapping of another kind of source (a stream, ...), which is not the local
+/// pollers' to run; `Err(why)` for an SQS mapping that cannot be run locally.
+fn queue_source(s: &DeployedStack, p: &Value) -> Result<Option<QueueSource>, String> {
+    let Some(source) = p.get("EventSourceArn") else {
+        return Err("no EventSourceArn".into());
+    };
+    let queue_logical = match logical_of(source) {
+        Some(l) => l,
+        None if source
+            .as_str()
+            .is_some_and(|a| a.starts_with("arn:aws:sqs:")) =>
+        {
+            return Err(format!(
+                "the queue {} is not a resource of this stack",
+                source.as_str().unwrap_or_default()
+            ))
+        }
+        None if source.get("Fn::ImportValue").is_some() || source.get("Fn::Sub").is_some() => {
+            return Err(format!(
+                "the source {source} is not a resource of this stack (imported or built)"
+            ))
+        }
+        None => return Ok(None),
+    };
+    let source_type = s
+        .template
+        .pointer(&format!("/Resources/{queue_logical}/Type"))
+        .and_then(Value::as_str);
+    match source_type {
+        Some("AWS::SQS::Queue") => {}
+        Some(_) => return Ok(None),
+        None => {
+            return Err(format!(
+                "the source `{queue_logical}` is not a resource of this stack"
+            ))
+        }
+    }
+    if p.get("FilterCriteria")
+        .is_some_and(|f| !f.is_null() && f.as_object().is_none_or(|o| !o.is_empty()))
+    {
+        return Err(
+            "filter criteria are not evaluated locally (delivering unfiltered messages would \
+             run the function on what AWS never gives it)"
+                .into(),
+        );
+    }
+    let function = p
+        .get("FunctionName")
+        .and_then(|f| function_of(s, f))
+        .ok_or_else(|| {
+            format!(
+                "its FunctionName {} does not resolve to a deployed function",
+                p.get("FunctionName").unwrap_or(&Value::Null)
+            )
+        })?;
+    let queue_url =
+        s.physical.get(queue_logical).cloned().ok_or_else(|| {
+            format!("the queue `{queue_logical}` has no physical id (not deployed)")
+        })?;
+    Ok(Some(QueueSource {
+        service: s.service.clone(),
+        function,
+        queue_url,
+        batch_size: p.get("BatchSize").and_then(Value::as_u64).unwrap_or(10) as u32,
+        batching_window_seconds: p
+            .get("MaximumBatchingWindowInSeconds")
+            .and_then(Value::as_u64)
+            .unwrap_or(0) as u32,
+        report_batch_item_failures: strings(p.get("FunctionResponseTypes"))
+            .iter()
+            .any(|t| t == "ReportBatchItemFailures"),
+        max_concurrency: p
+            .pointer("/ScalingConfig/MaximumConcurrency")
+            .and_then(Value::as_u64)
+            .map(|n| n as u32),
+        enabled: p.get("Enabled").and_then(Value::as_bool).unwrap_or(true),
+    }))
 }
 
 fn schedules(s: &DeployedStack) -> Vec<Schedule> {

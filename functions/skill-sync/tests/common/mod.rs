@@ -165,11 +165,15 @@ impl Harness {
             .unwrap();
         // Airtable's real 30 s after a 429 would only make the tests slow
         env.airtable.pacing.throttled_wait = Duration::from_millis(50);
+        // as strict as MySQL 8 even when the local MariaDB was started with older flags
+        env.db.sql_mode = Some(db::MYSQL8_DEFAULT_SQL_MODE.into());
         env
     }
 
     pub async fn conn(&self) -> Conn {
-        db::connect(&admin(&self.name)).await.unwrap()
+        let mut c = admin(&self.name);
+        c.sql_mode = Some(db::MYSQL8_DEFAULT_SQL_MODE.into());
+        db::connect(&c).await.unwrap()
     }
 
     /// Rows of a query as text (NULL as None).

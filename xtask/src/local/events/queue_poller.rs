@@ -2,15 +2,24 @@
 //! the batching window, invoke the function synchronously, delete what it handled. Failed
 //! messages are left alone: they come back after the visibility timeout, and the emulator's
 //! redrive policy moves them to the dead-letter queue after `maxReceiveCount` receives.
+//!
+//! A poller is stopped through its stop signal, which it heeds only between receives: a
+//! ReceiveMessage in flight is let finish (an aborted one may already have taken messages, which
+//! would then stay invisible for the visibility timeout and count toward `maxReceiveCount`), and
+//! what it received is made visible again for the next poller. Batches already handed to the
+//! function finish and are deleted as usual.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
+    MessageSystemAttributeName,
+};
 use axum::body::Bytes;
 use serde_json::Value;
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 
 use super::batch_response::{self, Verdict};
@@ -41,12 +50,14 @@ struct Mapping {
     label: String,
 }
 
-/// Poll `source`'s queue and invoke its function until the task is aborted. SQS and Lambda
-/// failures are logged to stderr and retried; the poller itself never stops.
+/// Poll `source`'s queue and invoke its function until `stop` turns true (or its sender is
+/// dropped); returns once nothing it received is left invisible. SQS and Lambda failures are
+/// logged to stderr and retried.
 pub async fn poll_queue(
     source: QueueSource,
     sqs: aws_sdk_sqs::Client,
     lambda: String,
+    mut stop: watch::Receiver<bool>,
 ) -> Result<()> {
     let region = sqs
         .config()
@@ -76,13 +87,22 @@ pub async fn poll_queue(
     let slots = Arc::new(Semaphore::new(concurrency as usize));
     let mut trouble = Trouble::default();
     loop {
-        let slot = slots
-            .clone()
-            .acquire_owned()
-            .await
-            .context("the poller's concurrency slots were closed")?;
-        let (batch, error) = mapping.gather().await;
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => {
+                slot.context("the poller's concurrency slots were closed")?
+            }
+            _ = stopped(&mut stop) => return Ok(()),
+        };
+        // the only place the stop is heeded before a receive
+        if is_stopped(&stop) {
+            return Ok(());
+        }
+        let (batch, error) = mapping.gather(&stop).await;
         if !batch.is_empty() {
+            if is_stopped(&stop) {
+                mapping.release(&batch).await;
+                return Ok(());
+            }
             let m = mapping.clone();
             tokio::spawn(async move {
                 m.deliver(batch).await;
@@ -90,22 +110,41 @@ pub async fn poll_queue(
             });
         }
         match error {
-            Some(e) => trouble.failed(&mapping.label, e).await,
+            Some(e) => {
+                let delay = trouble.failed(&mapping.label, e);
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stopped(&mut stop) => return Ok(()),
+                }
+            }
             None => trouble.recovered(&mapping.label),
         }
     }
 }
 
+fn is_stopped(stop: &watch::Receiver<bool>) -> bool {
+    *stop.borrow() || stop.has_changed().is_err()
+}
+
+/// Resolves once the poller is asked to stop (or whoever could ask is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
 enum Answer {
     Payload(Bytes),
-    FunctionError { kind: String, body: String },
+    /// `X-Amz-Function-Error` and the `errorType` of the error document.
+    FunctionError {
+        kind: String,
+        error_type: Option<String>,
+    },
 }
 
 impl Mapping {
     /// Up to `batch_size` messages: the first long poll, then more until the batch is full or
     /// the batching window has passed. Messages already received are returned with the error
     /// that ended the gathering, so they are delivered rather than left invisible.
-    async fn gather(&self) -> (Vec<Message>, Option<anyhow::Error>) {
+    async fn gather(&self, stop: &watch::Receiver<bool>) -> (Vec<Message>, Option<anyhow::Error>) {
         let want = self.source.batch_size.max(1) as usize;
         let mut batch = match self.receive(LONG_POLL_SECONDS, want).await {
             Ok(first) if first.is_empty() => return (first, None),
@@ -114,7 +153,7 @@ impl Mapping {
         };
         let deadline =
             Instant::now() + Duration::from_secs(self.source.batching_window_seconds.into());
-        while batch.len() < want {
+        while batch.len() < want && !is_stopped(stop) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
@@ -145,6 +184,58 @@ impl Mapping {
         Ok(out.messages.unwrap_or_default())
     }
 
+    /// Received but not delivered (the poller is stopping): visible again at once, for the
+    /// poller that replaces this one. Each message keeps the one receive it cost.
+    async fn release(&self, batch: &[Message]) {
+        for chunk in batch.chunks(MAX_PER_RECEIVE) {
+            let entries: Vec<ChangeMessageVisibilityBatchRequestEntry> = chunk
+                .iter()
+                .enumerate()
+                .filter_map(|(i, m)| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(m.receipt_handle().unwrap_or_default())
+                        .visibility_timeout(0)
+                        .build()
+                        .ok()
+                })
+                .collect();
+            let result = self
+                .sqs
+                .change_message_visibility_batch()
+                .queue_url(&self.source.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await;
+            let failed = match result {
+                Ok(out) => out.failed().len(),
+                Err(e) => {
+                    log(&format!(
+                        "{}: {:#}",
+                        self.label,
+                        crate::aws::explain(
+                            "sqs:ChangeMessageVisibilityBatch",
+                            &self.source.queue_url,
+                            e
+                        )
+                    ));
+                    chunk.len()
+                }
+            };
+            if failed > 0 {
+                log(&format!(
+                    "{}: stopping, {failed} received message(s) not released, they come back after the visibility timeout",
+                    self.label
+                ));
+            }
+        }
+        log(&format!(
+            "{}: stopping, {} received message(s) left for the next poller",
+            self.label,
+            batch.len()
+        ));
+    }
+
     async fn deliver(&self, batch: Vec<Message>) {
         let n = batch.len();
         let event = sqs_event::event(&batch, &self.queue_arn, &self.region);
@@ -157,11 +248,13 @@ impl Mapping {
                 ));
                 return;
             }
-            Ok(Answer::FunctionError { kind, body }) => {
+            Ok(Answer::FunctionError { kind, error_type }) => {
+                // the error document stays out of the log (the function logs its errors, and
+                // its message may carry what it was processing): its type is enough here
                 log(&format!(
-                    "{}: the function failed ({kind}) on {n} message(s), {returned}: {}",
+                    "{}: the function failed ({kind}{}) on {n} message(s), {returned}",
                     self.label,
-                    one_line(&body)
+                    error_type.map(|t| format!(", {t}")).unwrap_or_default()
                 ));
                 return;
             }
@@ -213,20 +306,27 @@ impl Mapping {
             .headers()
             .get("X-Amz-Function-Error")
             .map(|v| v.to_str().unwrap_or("Unhandled").to_string());
+        let service_error = resp
+            .headers()
+            .get("x-amzn-ErrorType")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
         let body = resp
             .bytes()
             .await
             .with_context(|| format!("reading the answer of {}", self.invoke_url))?;
         if !status.is_success() {
             bail!(
-                "Lambda answered {status}: {}",
-                one_line(&String::from_utf8_lossy(&body))
+                "Lambda answered {status}{}",
+                error_type(&body, service_error.as_deref())
+                    .map(|t| format!(" ({t})"))
+                    .unwrap_or_default()
             );
         }
         Ok(match function_error {
             Some(kind) => Answer::FunctionError {
                 kind,
-                body: String::from_utf8_lossy(&body).into_owned(),
+                error_type: error_type(&body, None),
             },
             None => Answer::Payload(body),
         })
@@ -278,12 +378,18 @@ impl Mapping {
     }
 }
 
-fn one_line(text: &str) -> String {
-    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    match flat.char_indices().nth(300) {
-        Some((cut, _)) => format!("{}…", &flat[..cut]),
-        None => flat,
+/// The type of an error answer, never its message: a function's `errorType`, or the Lambda
+/// service's `x-amzn-ErrorType` / `Type` / `__type`.
+pub(crate) fn error_type(body: &[u8], header: Option<&str>) -> Option<String> {
+    if let Some(t) = header.filter(|t| !t.is_empty()) {
+        return Some(t.split(':').next().unwrap_or(t).to_string());
     }
+    let v: Value = serde_json::from_slice(body).ok()?;
+    ["errorType", "__type", "Type"].iter().find_map(|k| {
+        let t = v.get(*k)?.as_str()?;
+        // a type is a short name; anything else is not logged
+        (t.len() <= 100 && !t.contains(char::is_whitespace)).then(|| t.to_string())
+    })
 }
 
 /// Backoff after SQS failures, logging a failure once until it changes or polling recovers,
@@ -295,7 +401,8 @@ struct Trouble {
 }
 
 impl Trouble {
-    async fn failed(&mut self, label: &str, e: anyhow::Error) {
+    /// Logs the failure; how long to wait before the next attempt.
+    fn failed(&mut self, label: &str, e: anyhow::Error) -> Duration {
         let text = format!("{e:#}");
         self.delay = match self.last {
             None => Duration::from_secs(1),
@@ -308,7 +415,7 @@ impl Trouble {
             ));
         }
         self.last = Some(text);
-        tokio::time::sleep(self.delay).await;
+        self.delay
     }
 
     fn recovered(&mut self, label: &str) {

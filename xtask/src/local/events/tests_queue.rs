@@ -99,7 +99,14 @@ fn start(
     sqs: &aws_sdk_sqs::Client,
     lambda: &FakeLambda,
 ) -> tokio::task::JoinHandle<anyhow::Result<()>> {
-    tokio::spawn(poll_queue(source, sqs.clone(), lambda.url.clone()))
+    let sqs = sqs.clone();
+    let lambda = lambda.clone();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        // never asked to stop: these tests abort it
+        let _stop = stop;
+        poll_queue(source, sqs.clone(), lambda.url.clone(), stopped).await
+    })
 }
 
 fn by_body<'a>(records: &'a [Value], body: &str) -> Vec<&'a Value> {
@@ -402,5 +409,106 @@ async fn the_poller_outlives_a_missing_queue_and_serves_it_once_created_on_the_e
         });
     assert_eq!(bodies.get("late"), Some(&1));
     poller.abort();
+    delete_queues(&sqs, &[&url]).await;
+}
+
+async fn counts(sqs: &aws_sdk_sqs::Client, url: &str) -> (u64, u64) {
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap();
+    let get = |k: QueueAttributeName| -> u64 { out.attributes().unwrap()[&k].parse().unwrap() };
+    (
+        get(QueueAttributeName::ApproximateNumberOfMessages),
+        get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+    )
+}
+
+#[tokio::test]
+async fn a_poller_stopped_after_receiving_leaves_the_message_to_the_next_on_the_emulator() {
+    let sqs = sqs().await;
+    let name = unique("handover");
+    // a long visibility timeout: a message left invisible would not come back in this test
+    let url = create_queue(
+        &sqs,
+        &name,
+        &[(QueueAttributeName::VisibilityTimeout, "600".into())],
+    )
+    .await;
+    let lambda = FakeLambda::start(|_, _| Reply::ok("")).await;
+    let sent = send_all(&sqs, &url, &["job".to_string()]).await;
+
+    // the batching window holds the first poller between its receive and the delivery
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let first = tokio::spawn(poll_queue(
+        source(&url, 10, 5, false),
+        sqs.clone(),
+        lambda.url.clone(),
+        stopped,
+    ));
+    wait_until("the first poller has received the message", || async {
+        counts(&sqs, &url).await == (0, 1)
+    })
+    .await;
+    let asked = Instant::now();
+    stop.send_replace(true);
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(25), first)
+        .await
+        .expect("the poller stops after its receive in flight");
+    ended.unwrap().unwrap();
+    assert!(asked.elapsed().as_secs() < 10, "{:?}", asked.elapsed());
+    assert!(
+        lambda.calls().is_empty(),
+        "the stopped poller delivered nothing"
+    );
+    assert_eq!(counts(&sqs, &url).await, (1, 0), "visible again at once");
+
+    let second = start(source(&url, 10, 0, false), &sqs, &lambda);
+    wait_until("the next poller delivers it", || async {
+        !lambda.records().is_empty()
+    })
+    .await;
+    let records = lambda.records();
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!(records[0]["messageId"], sent[0].as_str());
+    assert_eq!(
+        records[0]["attributes"]["ApproximateReceiveCount"], "2",
+        "one receive by the stopped poller, one by the next"
+    );
+    wait_until("the message is deleted", || async {
+        messages_left(&sqs, &url).await == 0
+    })
+    .await;
+    second.abort();
+    delete_queues(&sqs, &[&url]).await;
+}
+
+#[tokio::test]
+async fn a_poller_asked_to_stop_while_idle_ends_after_its_long_poll_on_the_emulator() {
+    let sqs = sqs().await;
+    let url = create_queue(&sqs, &unique("idle"), &[]).await;
+    let lambda = FakeLambda::start(|_, _| Reply::ok("")).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let poller = tokio::spawn(poll_queue(
+        source(&url, 10, 0, false),
+        sqs.clone(),
+        lambda.url.clone(),
+        stopped,
+    ));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stop.send_replace(true);
+    // a message sent during the long poll in flight is received by it, then released
+    send_all(&sqs, &url, &["late".to_string()]).await;
+    tokio::time::timeout(std::time::Duration::from_secs(25), poller)
+        .await
+        .expect("stopped within the long poll")
+        .unwrap()
+        .unwrap();
+    assert!(lambda.calls().is_empty());
+    assert_eq!(counts(&sqs, &url).await, (1, 0));
     delete_queues(&sqs, &[&url]).await;
 }

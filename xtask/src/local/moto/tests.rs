@@ -714,3 +714,110 @@ async fn a_lambda_subscription_gets_the_sns_event_asynchronously() {
         published.messages[0].message_id.as_str()
     );
 }
+
+#[tokio::test]
+async fn a_buckets_notification_configuration_from_cloudformation_applies() {
+    let e = emulator();
+    let conf = config(e).await;
+    let (function, queue, bucket) = (unique("on-video"), unique("videos"), unique("bucket"));
+    // moto's AWS::S3::Bucket ignores NotificationConfiguration; the launcher applies it
+    let ids = stack(
+        &conf,
+        json!({
+            "Role": {"Type": "AWS::IAM::Role", "Properties": {
+                "RoleName": unique("role"),
+                "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []}
+            }},
+            "Fn": {"Type": "AWS::Lambda::Function", "Properties": {
+                "FunctionName": function,
+                "Runtime": "provided.al2023",
+                "Handler": "bootstrap",
+                "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+                "Code": {"ZipFile": "zip"}
+            }},
+            "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": queue}},
+            "Bucket": {"Type": "AWS::S3::Bucket", "Properties": {
+                "BucketName": bucket,
+                "NotificationConfiguration": {
+                    "LambdaConfigurations": [{
+                        "Event": "s3:ObjectCreated:*",
+                        "Function": {"Fn::GetAtt": ["Fn", "Arn"]},
+                        "Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": "answers/"}]}}
+                    }],
+                    "QueueConfigurations": [{
+                        "Event": "s3:ObjectCreated:Put",
+                        "Queue": {"Fn::GetAtt": ["Queue", "Arn"]},
+                        "Filter": {"S3Key": {"Rules": [
+                            {"Name": "Prefix", "Value": "in/"},
+                            {"Name": "Suffix", "Value": ".webm"}
+                        ]}}
+                    }]
+                }
+            }}
+        }),
+    )
+    .await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&conf)
+            .force_path_style(true)
+            .build(),
+    );
+    for key in ["in/a.webm", "in/b.txt", "out/c.webm", "answers/d.webm"] {
+        s3.put_object()
+            .bucket(&bucket)
+            .key(key)
+            .body(b"video".to_vec().into())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let call = eventually("the notification to reach Lambda", async || {
+        calls_to(e, &function).into_iter().next()
+    })
+    .await;
+    assert_eq!(call.invocation_type, "Event");
+    assert_eq!(
+        call.event["Records"][0]["s3"]["object"]["key"],
+        "answers/d.webm"
+    );
+    assert_eq!(
+        calls_to(e, &function).len(),
+        1,
+        "only the key under answers/"
+    );
+
+    // notifications are sent inside PutObject: all are queued by now
+    let sqs = aws_sdk_sqs::Client::new(&conf);
+    assert!(ids.contains_key("Bucket"));
+    let url = &sqs
+        .get_queue_url()
+        .queue_name(&queue)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let mut keys = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        if got.messages().is_empty() {
+            break;
+        }
+        for m in got.messages() {
+            let body: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+            // S3 sends an s3:TestEvent when the configuration is put
+            if body["Event"] == "s3:TestEvent" {
+                continue;
+            }
+            keys.push(body["Records"][0]["s3"]["object"]["key"].clone());
+        }
+    }
+    assert_eq!(keys, vec![json!("in/a.webm")]);
+}

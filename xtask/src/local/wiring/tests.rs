@@ -22,6 +22,7 @@ fn synthesized() -> Vec<DeployedStack> {
                 })
                 .collect();
             DeployedStack {
+                stack: s.name,
                 service: s.service,
                 template,
                 physical,
@@ -97,4 +98,74 @@ fn reads_schedules_with_their_targets_and_input() {
 fn authorizer_functions_come_from_the_uri() {
     let v = serde_json::json!({"Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${AuthFunction.Arn}/invocations"});
     assert_eq!(sub_reference(&v), Some("AuthFunction"));
+}
+
+#[test]
+fn the_local_stages_own_mappings_are_all_polled() {
+    let w = from_stacks(&synthesized());
+    assert!(w.skipped.is_empty(), "{:#?}", w.skipped);
+}
+
+#[test]
+fn mappings_not_run_locally_are_reported_with_stack_id_and_why() {
+    let mapping = |props: Value| serde_json::json!({"Type": "AWS::Lambda::EventSourceMapping", "Properties": props});
+    let template = serde_json::json!({"Resources": {
+        "Jobs": {"Type": "AWS::SQS::Queue"},
+        "Worker": {"Type": "AWS::Lambda::Function", "Properties": {"FunctionName": "worker-local"}},
+        "Stream": {"Type": "AWS::Kinesis::Stream"},
+        "Polled": mapping(serde_json::json!({
+            "EventSourceArn": {"Fn::GetAtt": ["Jobs", "Arn"]},
+            "FunctionName": {"Ref": "Worker"}})),
+        "Filtered": mapping(serde_json::json!({
+            "EventSourceArn": {"Fn::GetAtt": ["Jobs", "Arn"]},
+            "FunctionName": {"Ref": "Worker"},
+            "FilterCriteria": {"Filters": [{"Pattern": "{\"body\":{\"kind\":[\"video\"]}}"}]}})),
+        "Elsewhere": mapping(serde_json::json!({
+            "EventSourceArn": "arn:aws:sqs:us-east-1:123456789012:other-stack-queue",
+            "FunctionName": {"Ref": "Worker"}})),
+        "Imported": mapping(serde_json::json!({
+            "EventSourceArn": {"Fn::ImportValue": "shared-queue-arn"},
+            "FunctionName": {"Ref": "Worker"}})),
+        "NoFunction": mapping(serde_json::json!({
+            "EventSourceArn": {"Fn::GetAtt": ["Jobs", "Arn"]},
+            "FunctionName": {"Ref": "Missing"}})),
+        "FromStream": mapping(serde_json::json!({
+            "EventSourceArn": {"Fn::GetAtt": ["Stream", "Arn"]},
+            "FunctionName": {"Ref": "Worker"}}))
+    }});
+    let stack = DeployedStack {
+        stack: "jobs-local".into(),
+        service: "jobs".into(),
+        template,
+        physical: [
+            ("Jobs", "http://127.0.0.1:5000/123456789012/jobs-local"),
+            ("Worker", "worker-local"),
+            ("Stream", "stream-local"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+    };
+    let w = from_stacks(&[stack]);
+    assert_eq!(w.queues.len(), 1, "{:#?}", w.queues);
+    assert_eq!(w.queues[0].function, "worker-local");
+    let why = |id: &str| {
+        let prefix = format!("jobs-local {id}: event source mapping not polled: ");
+        w.skipped
+            .iter()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no line for {id}: {:#?}", w.skipped))
+            .to_string()
+    };
+    assert!(why("Filtered").contains("filter criteria are not evaluated locally"));
+    assert!(why("Elsewhere").contains("other-stack-queue"));
+    assert!(why("Elsewhere").contains("not a resource of this stack"));
+    assert!(why("Imported").contains("not a resource of this stack"));
+    assert!(why("NoFunction").contains("FunctionName"));
+    assert_eq!(
+        w.skipped.len(),
+        4,
+        "a stream's mapping is not the pollers' to report: {:#?}",
+        w.skipped
+    );
 }
