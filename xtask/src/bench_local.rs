@@ -14,17 +14,7 @@ const SAMPLES: usize = 3;
 
 pub async fn run() -> Result<()> {
     let stage = synth::load_stage("local")?;
-    deploy::run(
-        stage.clone(),
-        deploy::Args {
-            service: None,
-            yes: true,
-            confirm: None,
-            hotswap: false,
-            method: None,
-        },
-    )
-    .await?;
+    deploy::run(stage.clone(), crate::e2e::deploy_args()).await?;
     let clients = aws::Clients::new(&stage).await;
     let api = flows::api_url(&stage, "webhook-runner")?;
     let worker = function_name(&stage, "webhook-runner-worker")?;

@@ -1,7 +1,6 @@
 //! Linters over synthesized templates: cfn-lint (it knows every resource schema and the States
 //! Language) and checkov (the security scanner our security team runs on CloudFormation).
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -81,7 +80,7 @@ struct Failed {
 /// writes into the resource's Metadata where checkov reads it (docs/checks.md).
 pub fn checkov(dir: &Path) -> Result<()> {
     let templates = templates(dir)?;
-    let checkov = checkov_tool()?;
+    let checkov = crate::venv::checkov()?;
     let out = Command::new(&checkov)
         // --skip-download: no calls to the vendor's platform; the checks ship in the package.
         .args([
@@ -195,53 +194,6 @@ fn file_of(finding: &Value) -> String {
             .trim_start_matches('/')
             .to_string(),
     }
-}
-
-const CHECKOV_REQUIREMENTS: &str = include_str!("../requirements-checkov.txt");
-
-/// checkov from its own venv, `.venv-checkov`, installed from `xtask/requirements-checkov.txt`
-/// the way `venv::ensure` installs `.venv`. Its own venv because checkov pins boto3 exactly,
-/// which in `.venv` would decide the botocore under moto (see the requirements file).
-fn checkov_tool() -> Result<PathBuf> {
-    let dir = project_root().join(".venv-checkov");
-    let python = dir.join("bin/python");
-    let stamp = dir.join(".requirements.installed");
-    if !(python.exists()
-        && fs::read_to_string(&stamp).ok().as_deref() == Some(CHECKOV_REQUIREMENTS))
-    {
-        if !python.exists() {
-            eprintln!("setting up checkov in {}", dir.display());
-            let status = Command::new("python3")
-                .args(["-m", "venv"])
-                .arg(&dir)
-                .status()
-                .context("running `python3 -m venv` (is Python 3 installed?)")?;
-            if !status.success() {
-                bail!(
-                    "`python3 -m venv {}` failed; install python3-venv",
-                    dir.display()
-                );
-            }
-        }
-        eprintln!("installing pinned checkov from xtask/requirements-checkov.txt");
-        let status = Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-            ])
-            .arg(project_root().join("xtask/requirements-checkov.txt"))
-            .status()
-            .context("running pip")?;
-        if !status.success() {
-            bail!("pip could not install xtask/requirements-checkov.txt; is the package index reachable?");
-        }
-        fs::write(&stamp, CHECKOV_REQUIREMENTS)?;
-    }
-    Ok(python.with_file_name("checkov"))
 }
 
 #[cfg(test)]

@@ -51,3 +51,46 @@ pub fn ensure_qemu() -> Result<()> {
     }
     Ok(())
 }
+
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+/// `program` run as `owner` when we are root (the database servers refuse root), as ourselves
+/// otherwise.
+pub fn as_owner(owner: &str, program: &std::path::Path) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", owner, "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+/// Install a database server's package through apt; without root, say which package to install.
+pub fn install_server(what: &str, package: &str) -> Result<()> {
+    if !is_root() {
+        bail!("{what} is not installed; install the `{package}` package (e.g. sudo apt-get install {package})");
+    }
+    crate::ui::step(format!(
+        "installing {what} from the system packages (apt-get)"
+    ));
+    apt_install(&[package])
+}
+
+/// Run `cmd`; its failure carries its stderr and stdout.
+pub fn run_checked(cmd: &mut Command, what: &str) -> Result<()> {
+    let out = cmd.output().with_context(|| format!("running {what}"))?;
+    if !out.status.success() {
+        bail!(
+            "{what} failed: {}{}",
+            String::from_utf8_lossy(&out.stderr).trim(),
+            String::from_utf8_lossy(&out.stdout).trim()
+        );
+    }
+    Ok(())
+}

@@ -68,7 +68,8 @@ pub(super) fn xtask(args: &[&str], epoch: Option<u64>) -> Result<String> {
     Ok(text)
 }
 
-fn deploy_args() -> deploy::Args {
+/// Every stack, without asking.
+pub fn deploy_args() -> deploy::Args {
     deploy::Args {
         service: None,
         yes: true,

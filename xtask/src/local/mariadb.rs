@@ -15,7 +15,7 @@ use skill_sync::db::MYSQL8_DEFAULT_SQL_MODE;
 use skill_sync::schema::{LOCAL_ADMIN_PASSWORD, LOCAL_ADMIN_USER};
 
 use super::state_dir;
-use crate::ui;
+use crate::{system, ui};
 
 /// The system user that owns the data when we are root (created by the Debian package).
 const OWNER: &str = "mysql";
@@ -79,7 +79,7 @@ impl MariaDb {
             install()?;
         }
         fs::create_dir_all(self.dir())?;
-        let root = is_root();
+        let root = system::is_root();
         if root {
             run(
                 Command::new("chown")
@@ -191,41 +191,16 @@ fn which(program: &str) -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
-}
-
 /// `program` run as the data's owner: `mysql` when we are root, ourselves otherwise.
 fn as_owner(program: &str) -> Command {
     let path = which(program).unwrap_or_else(|| PathBuf::from(program));
-    if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", OWNER, "--"]).arg(path);
-        c
-    } else {
-        Command::new(path)
-    }
+    system::as_owner(OWNER, &path)
 }
 
 fn install() -> Result<()> {
-    if !is_root() {
-        bail!("MariaDB is not installed; install the `mariadb-server` package (e.g. sudo apt-get install mariadb-server)");
-    }
-    ui::step("installing MariaDB from the system packages (apt-get)");
-    crate::system::apt_install(&["mariadb-server"])
+    system::install_server("MariaDB", "mariadb-server")
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<()> {
-    let out = cmd.output().with_context(|| format!("running {what}"))?;
-    if !out.status.success() {
-        bail!(
-            "{what} failed: {}{}",
-            String::from_utf8_lossy(&out.stderr).trim(),
-            String::from_utf8_lossy(&out.stdout).trim()
-        );
-    }
-    Ok(())
+    system::run_checked(cmd, what)
 }

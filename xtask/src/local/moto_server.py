@@ -148,6 +148,35 @@ def patch_service_clients():
             module.boto_client_for = boto_client_for
 
 
+def patch_jsonpath():
+    """An indefinite path (a filter, a wildcard, recursive descent, a slice) that matches nothing
+    is an empty list in Step Functions, as in Jayway JsonPath which AWS uses and Step Functions
+    Local answers; the interpreter raises States.Runtime for filters and recursive descent. The
+    canvas-data summary filters results by state, and most runs have none in some state."""
+    import moto.stepfunctions.parser.asl.utils.json_path as json_path
+
+    original = json_path.extract_json
+
+    def indefinite(path):
+        return "[?" in path or ".." in path or "[*]" in path or ":" in path
+
+    def extract_json(path, data):
+        try:
+            return original(path, data)
+        except json_path.NoSuchJsonPathError:
+            if indefinite(path):
+                return []
+            raise
+
+    json_path.extract_json = extract_json
+    for name, module in list(sys.modules.items()):
+        if (
+            name.startswith("moto.stepfunctions.parser")
+            and getattr(module, "extract_json", None) is original
+        ):
+            module.extract_json = extract_json
+
+
 def import_interpreter_modules():
     """Import every module of the interpreter now, so that the rebinding reaches them all."""
     import pkgutil
@@ -474,6 +503,7 @@ def main():
 
     import_interpreter_modules()
     patch_stepfunctions()
+    patch_jsonpath()
     patch_lambda()
     patch_s3()
     patch_sqs()

@@ -9,7 +9,7 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 use super::state_dir;
-use crate::ui;
+use crate::{system, ui};
 
 pub struct Postgres {
     port: u16,
@@ -68,7 +68,7 @@ impl Postgres {
             }
         };
         fs::create_dir_all(self.dir())?;
-        if is_root() {
+        if system::is_root() {
             run(
                 Command::new("chown")
                     .args(["-R", "postgres:postgres"])
@@ -136,22 +136,9 @@ impl Postgres {
     }
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
-}
-
 /// `cmd` run as the cluster's owner: `postgres` when we are root, ourselves otherwise.
 fn as_owner(program: &Path) -> Command {
-    if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(program);
-        c
-    } else {
-        Command::new(program)
-    }
+    system::as_owner("postgres", program)
 }
 
 /// The newest installed server's bin directory.
@@ -171,21 +158,9 @@ pub fn bin_dir() -> Result<PathBuf> {
 }
 
 fn install() -> Result<()> {
-    if !is_root() {
-        bail!("PostgreSQL is not installed; install the `postgresql` package (e.g. sudo apt-get install postgresql)");
-    }
-    ui::step("installing PostgreSQL from the system packages (apt-get)");
-    crate::system::apt_install(&["postgresql"])
+    system::install_server("PostgreSQL", "postgresql")
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<()> {
-    let out = cmd.output().with_context(|| format!("running {what}"))?;
-    if !out.status.success() {
-        bail!(
-            "{what} failed: {}{}",
-            String::from_utf8_lossy(&out.stderr).trim(),
-            String::from_utf8_lossy(&out.stdout).trim()
-        );
-    }
-    Ok(())
+    system::run_checked(cmd, what)
 }

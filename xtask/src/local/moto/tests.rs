@@ -288,6 +288,39 @@ async fn lambda_tasks_choice_map_parallel_and_intrinsics_run_to_success() {
 }
 
 #[tokio::test]
+async fn a_filter_that_matches_nothing_is_an_empty_list_as_in_aws() {
+    let e = emulator();
+    let sfn = aws_sdk_sfn::Client::new(&config(e).await);
+    let definition = json!({"StartAt": "Summarize", "States": {
+        "Summarize": {"Type": "Pass", "End": true, "Parameters": {
+            "complete.$": "$.results[?(@.state == 'complete')].table_name",
+            "failed.$": "$.results[?(@.state == 'failed')].table_name",
+            "all.$": "$.results[*].table_name"}}
+    }});
+    let input = json!({"results": [
+        {"table_name": "a", "state": "complete"},
+        {"table_name": "b", "state": "complete"}]});
+    let end = finished(&sfn, &start(&sfn, definition, input).await).await;
+    assert_eq!(
+        end.status,
+        ExecutionStatus::Succeeded,
+        "{:?} {:?}",
+        end.error,
+        end.cause
+    );
+    assert_eq!(
+        end.output,
+        json!({"complete": ["a", "b"], "failed": [], "all": ["a", "b"]})
+    );
+    // a definite path that is missing still fails the state, as in AWS
+    let definition = json!({"StartAt": "Pick", "States": {
+        "Pick": {"Type": "Pass", "End": true, "Parameters": {"missing.$": "$.nope.deep"}}}});
+    let end = finished(&sfn, &start(&sfn, definition, json!({"other": 1})).await).await;
+    assert_eq!(end.status, ExecutionStatus::Failed);
+    assert_eq!(end.error.as_deref(), Some("States.Runtime"));
+}
+
+#[tokio::test]
 async fn a_failing_task_is_retried_then_caught() {
     let e = emulator();
     let sfn = aws_sdk_sfn::Client::new(&config(e).await);
