@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use crate::e2e::flows::{self, now_ms, FakeAmperity};
+use crate::local::events::INVOKE_MARK;
 use crate::{aws, deploy, synth};
+use aws_sdk_sfn::types::HistoryEventType;
 
 const SAMPLES: usize = 3;
 
@@ -17,22 +19,20 @@ pub async fn run() -> Result<()> {
     deploy::run(stage.clone(), crate::e2e::deploy_args()).await?;
     let clients = aws::Clients::new(&stage).await;
     let api = flows::api_url(&stage, "webhook-runner")?;
-    let worker = function_name(&stage, "webhook-runner-worker")?;
     let mut samples = Vec::new();
     for i in 0..SAMPLES {
         let fake = FakeAmperity::start(1).await?;
-        let sent = now_ms();
-        // the intake's SendMessage is the last thing it does before answering 202
-        flows::post_job(&api, &fake.job(&format!("wh-bench-{i}"), 600)).await?;
-        let queued = now_ms();
-        let start = first_start(&clients.logs, &worker, sent).await?;
-        samples.push(latency(start, queued)?);
+        let log_from = serve_log().len();
+        flows::post_job(&api, &fake.job(&format!("wh-bench-{}-{i}", now_ms()), 600)).await?;
+        samples.push(poller_wait(log_from).await?);
         // let the job finish, so the next sample finds the worker idle
         wait(|| fake.finished().is_some(), 120).await?;
     }
-    crate::bench::stats("local: SendMessage (intake's 202) → worker START", samples);
+    crate::bench::stats(
+        "local: SendMessage → the poller's invocation of the worker",
+        samples,
+    );
     let machine = state_machine_arn(&clients.sfn, "canvas-data-refresh").await?;
-    let first_task = function_name(&stage, "canvas-data-list-tables")?;
     let mut samples = Vec::new();
     for _ in 0..SAMPLES {
         let t0 = now_ms();
@@ -44,7 +44,7 @@ pub async fn run() -> Result<()> {
             .send()
             .await
             .context("StartExecution")?;
-        let start = first_start(&clients.logs, &first_task, t0).await;
+        let start = first_task_started(&clients.sfn, exec.execution_arn()).await;
         // only the first task matters here
         let _ = clients
             .sfn
@@ -54,13 +54,8 @@ pub async fn run() -> Result<()> {
             .await;
         samples.push(latency(start?, t0)?);
     }
-    crate::bench::stats("local: StartExecution → first Lambda task START", samples);
+    crate::bench::stats("local: StartExecution → first Lambda task started", samples);
     Ok(())
-}
-
-fn function_name(stage: &infra::stage::Stage, binary: &str) -> Result<String> {
-    let target = crate::invoke::find(stage.clone(), binary)?;
-    Ok(target.function.physical_name.clone())
 }
 
 /// A start before the request means the clocks disagree: say so rather than print a 0.
@@ -82,39 +77,62 @@ async fn state_machine_arn(sfn: &aws_sdk_sfn::Client, prefix: &str) -> Result<St
         .with_context(|| format!("no state machine {prefix}* on the local stage: deploy first"))
 }
 
-/// The time of the first `START` line the function logged at or after `after_ms`. The local
-/// Lambda service writes an invocation's log when it ends, so this waits for that.
-async fn first_start(
-    logs: &aws_sdk_cloudwatchlogs::Client,
-    function: &str,
-    after_ms: i64,
-) -> Result<i64> {
-    let group = format!("/aws/lambda/{function}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+/// When the execution's first task started (its `TaskStarted` history event: the interpreter
+/// calls the local Lambda service right after it).
+async fn first_task_started(sfn: &aws_sdk_sfn::Client, execution: &str) -> Result<i64> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(out) = logs
-            .filter_log_events()
-            .log_group_name(&group)
-            .start_time(after_ms)
-            .filter_pattern("START")
+        let history = sfn
+            .get_execution_history()
+            .execution_arn(execution)
             .send()
             .await
-        {
-            let start = out
-                .events()
-                .iter()
-                .filter(|e| e.message().is_some_and(|m| m.starts_with("START ")))
-                .filter_map(|e| e.timestamp())
-                .filter(|t| *t >= after_ms)
-                .min();
-            if let Some(t) = start {
-                return Ok(t);
-            }
+            .context("GetExecutionHistory")?;
+        let started = history.events().iter().find(|e| {
+            matches!(
+                e.r#type(),
+                HistoryEventType::TaskStarted | HistoryEventType::LambdaFunctionStarted
+            )
+        });
+        if let Some(e) = started {
+            let t = e.timestamp();
+            return Ok(t.secs() * 1000 + i64::from(t.subsec_nanos() / 1_000_000));
         }
         if std::time::Instant::now() > deadline {
-            bail!("{function} logged no START within 180 s; see target/local/serve.log");
+            bail!("{execution} started no task within 60 s");
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn serve_log() -> String {
+    std::fs::read_to_string(crate::local::state_dir().join("serve.log")).unwrap_or_default()
+}
+
+/// The wait of the jobs queue's next message as the poller logs it when it invokes the worker:
+/// from the message's `SentTimestamp` (the emulator's clock at SendMessage) to the invocation.
+async fn poller_wait(log_from: usize) -> Result<Duration> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let log = serve_log();
+        let wait = log
+            .get(log_from..)
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| {
+                let rest = l.split_once("webhook-runner-jobs")?.1;
+                let ms = rest.split_once(INVOKE_MARK)?.1.trim().split(' ').next()?;
+                ms.parse::<u64>().ok()
+            });
+        if let Some(ms) = wait {
+            return Ok(Duration::from_millis(ms));
+        }
+        if std::time::Instant::now() > deadline {
+            bail!(
+                "the jobs queue's poller logged no invocation within 60 s (target/local/serve.log)"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

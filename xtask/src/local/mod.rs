@@ -1,7 +1,7 @@
 //! `cargo xtask local up|down|status`: the local stage's AWS emulator, PostgreSQL, seeded
 //! parameters and secrets, the local Lambda service, and fakes of third-party APIs.
 
-mod events;
+pub mod events;
 pub mod fakes;
 pub mod gateway;
 pub mod lambda;

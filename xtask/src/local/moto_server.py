@@ -104,6 +104,21 @@ def patch_stepfunctions():
         return EmptyResult()
 
     StepFunctionResponse.send_task_failure = send_task_failure
+
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    start_execution = StepFunctionsParserBackend.start_execution
+
+    def start_unnamed(self, state_machine_arn, name=None, *args, **kwargs):
+        # AWS names an execution started without a name with a UUID; the interpreter names it
+        # `None`, and a second one is then the first again (idempotency by name)
+        import uuid
+
+        return start_execution(
+            self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs
+        )
+
+    StepFunctionsParserBackend.start_execution = start_unnamed
     patch_service_clients()
 
 

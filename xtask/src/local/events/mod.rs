@@ -14,7 +14,7 @@ mod tests_schedule;
 #[cfg(test)]
 mod tests_support;
 
-pub use queue_poller::poll_queue;
+pub use queue_poller::{poll_queue, INVOKE_MARK};
 pub use scheduler::run_schedules;
 
 /// The local stage's background process writes plain timestamped lines to its log.

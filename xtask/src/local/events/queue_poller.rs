@@ -27,6 +27,9 @@ use super::log;
 use super::sqs_event;
 use crate::local::wiring::QueueSource;
 
+/// The words before the oldest message's wait in the poller's invocation line.
+pub const INVOKE_MARK: &str = "the oldest sent";
+
 /// The longest long poll SQS allows: an idle queue costs one request per 20 s, and a message
 /// sent to it is returned as soon as it arrives.
 const LONG_POLL_SECONDS: i32 = 20;
@@ -240,6 +243,26 @@ impl Mapping {
         let n = batch.len();
         let event = sqs_event::event(&batch, &self.queue_arn, &self.region);
         let returned = "they come back after the visibility timeout";
+        // how long the oldest message waited for its invocation (`bench local` reads this)
+        let oldest = batch
+            .iter()
+            .filter_map(|m| {
+                m.attributes()?
+                    .get(&MessageSystemAttributeName::SentTimestamp)?
+                    .parse::<i64>()
+                    .ok()
+            })
+            .min();
+        if let Some(sent) = oldest {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            log(&format!(
+                "{}: invoking with {n} message(s), {INVOKE_MARK} {} ms ago",
+                self.label,
+                now - sent
+            ));
+        }
         let verdict = match self.invoke(&event).await {
             Err(e) => {
                 log(&format!(

@@ -321,6 +321,35 @@ async fn a_filter_that_matches_nothing_is_an_empty_list_as_in_aws() {
 }
 
 #[tokio::test]
+async fn executions_started_without_a_name_are_distinct_as_in_aws() {
+    let e = emulator();
+    let sfn = aws_sdk_sfn::Client::new(&config(e).await);
+    let definition = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}});
+    let machine = sfn
+        .create_state_machine()
+        .name(unique("unnamed"))
+        .definition(definition.to_string())
+        .role_arn("arn:aws:iam::123456789012:role/states")
+        .send()
+        .await
+        .unwrap();
+    let mut arns = Vec::new();
+    for input in [json!({"n": 1}), json!({"n": 2})] {
+        let started = sfn
+            .start_execution()
+            .state_machine_arn(machine.state_machine_arn())
+            .input(input.to_string())
+            .send()
+            .await
+            .unwrap();
+        arns.push(started.execution_arn().to_string());
+    }
+    assert_ne!(arns[0], arns[1]);
+    assert!(!arns[0].ends_with(":None"), "{}", arns[0]);
+    assert_eq!(finished(&sfn, &arns[1]).await.output, json!({"n": 2}));
+}
+
+#[tokio::test]
 async fn a_failing_task_is_retried_then_caught() {
     let e = emulator();
     let sfn = aws_sdk_sfn::Client::new(&config(e).await);
