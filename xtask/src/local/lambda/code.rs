@@ -59,8 +59,9 @@ pub async fn bootstrap(
     let mut bytes = Vec::with_capacity(entry.size() as usize);
     entry.read_to_end(&mut bytes)?;
     std::fs::create_dir_all(&dir)?;
-    // unpack beside and rename, so a concurrent invocation never runs a half-written file
-    let partial = dir.join(format!("bootstrap.{}", std::process::id()));
+    // unpack beside and rename, so a concurrent invocation never runs a half-written file; the
+    // name is unique per call, as invocations of one function start at once (a Map state)
+    let partial = dir.join(format!("bootstrap.{}", uuid::Uuid::new_v4().simple()));
     std::fs::write(&partial, &bytes)?;
     std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o755))?;
     std::fs::rename(&partial, &path)?;
@@ -95,6 +96,65 @@ mod tests {
         assert!(!is_arm64(&dir.join("script")));
         assert!(!is_arm64(&dir.join("missing")));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    // as in the local Lambda service, whose invocations run on several threads at once
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn invocations_that_start_at_once_unpack_the_same_code_on_the_emulator() {
+        use base64::Engine;
+        use sha2::{Digest, Sha256};
+        use std::io::Write;
+
+        let conf = crate::aws::config(&crate::synth::load_stage("local").unwrap()).await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&conf)
+                .force_path_style(true)
+                .build(),
+        );
+        let bucket = format!("xtask-unpack-{}", uuid::Uuid::new_v4().simple());
+        s3.create_bucket().bucket(&bucket).send().await.expect(
+            "the AWS emulator is not running at http://127.0.0.1:5000: run `cargo xtask local up` first",
+        );
+        // unique content, so its hash directory is new and every call unpacks
+        let script = format!("#!/bin/sh\necho {}\n", uuid::Uuid::new_v4());
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        zip.start_file("bootstrap", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(script.as_bytes()).unwrap();
+        let bytes = zip.finish().unwrap().into_inner();
+        let sha = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&bytes));
+        s3.put_object()
+            .bucket(&bucket)
+            .key("code.zip")
+            .body(bytes.into())
+            .send()
+            .await
+            .unwrap();
+        let calls: Vec<_> = (0..4)
+            .map(|_| {
+                let (s3, bucket, sha) = (s3.clone(), bucket.clone(), sha.clone());
+                tokio::spawn(async move { super::bootstrap(&s3, &bucket, "code.zip", &sha).await })
+            })
+            .collect();
+        let mut paths = Vec::new();
+        for c in calls {
+            paths.push(c.await.unwrap());
+        }
+        for p in &paths {
+            let p = p.as_ref().expect("every concurrent call gets the code");
+            assert_eq!(std::fs::read_to_string(p).unwrap(), script);
+        }
+        let dir = paths[0].as_ref().unwrap().parent().unwrap().to_path_buf();
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+        assert_eq!(left.len(), 1, "partial files left: {left:?}");
+        std::fs::remove_dir_all(dir).unwrap();
+        s3.delete_object()
+            .bucket(&bucket)
+            .key("code.zip")
+            .send()
+            .await
+            .unwrap();
+        s3.delete_bucket().bucket(&bucket).send().await.unwrap();
     }
 
     #[test]

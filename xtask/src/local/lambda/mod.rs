@@ -54,7 +54,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (
             self.status,
-            [("x-amzn-ErrorType", self.kind)],
+            [
+                ("x-amzn-ErrorType", self.kind.to_string()),
+                // every AWS answer carries one; SDKs (and the Step Functions interpreter's error
+                // handling) read it from errors too
+                ("x-amzn-RequestId", uuid::Uuid::new_v4().to_string()),
+            ],
             axum::Json(json!({"Type": "User", "message": self.message})),
         )
             .into_response()
@@ -350,6 +355,18 @@ mod tests {
 
     fn header(r: &Response, k: &str) -> Option<String> {
         r.headers().get(k).map(|v| v.to_str().unwrap().to_string())
+    }
+
+    #[test]
+    fn service_errors_carry_a_request_id_as_every_aws_answer_does() {
+        let r = service_error("boom".into()).into_response();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            header(&r, "x-amzn-ErrorType").as_deref(),
+            Some("ServiceException")
+        );
+        let id = header(&r, "x-amzn-RequestId").expect("a request id");
+        assert_eq!(id.len(), 36, "{id}");
     }
 
     #[tokio::test]
