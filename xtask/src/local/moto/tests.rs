@@ -188,6 +188,30 @@ async fn role(conf: &SdkConfig) -> String {
     format!("arn:aws:iam::123456789012:role/{name}")
 }
 
+/// A function registered on the emulator (its code never runs there: invocations go to the fake
+/// Lambda endpoint); its name and ARN.
+async fn function(conf: &SdkConfig, prefix: &str) -> (String, String) {
+    let name = unique(prefix);
+    let arn = aws_sdk_lambda::Client::new(conf)
+        .create_function()
+        .function_name(&name)
+        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+        .handler("bootstrap")
+        .role(role(conf).await)
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(b"zip".to_vec()))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .function_arn()
+        .unwrap()
+        .to_string();
+    (name, arn)
+}
+
 struct Execution {
     status: ExecutionStatus,
     output: Value,
@@ -510,26 +534,7 @@ async fn a_task_token_holds_the_execution_until_success_or_failure_is_sent() {
 async fn an_object_created_notifies_lambda_asynchronously_and_sqs() {
     let e = emulator();
     let conf = config(e).await;
-    let role = role(&conf).await;
-    let function = unique("on-upload");
-    let lambda = aws_sdk_lambda::Client::new(&conf);
-    let function_arn = lambda
-        .create_function()
-        .function_name(&function)
-        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
-        .handler("bootstrap")
-        .role(&role)
-        .code(
-            aws_sdk_lambda::types::FunctionCode::builder()
-                .zip_file(aws_sdk_lambda::primitives::Blob::new(b"zip".to_vec()))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .function_arn()
-        .unwrap()
-        .to_string();
+    let (function, function_arn) = function(&conf, "on-upload").await;
     let sqs = aws_sdk_sqs::Client::new(&conf);
     let queue = sqs
         .create_queue()
@@ -627,23 +632,8 @@ async fn an_object_created_notifies_lambda_asynchronously_and_sqs() {
 async fn send_message_to_a_mapped_queue_invokes_nothing() {
     let e = emulator();
     let conf = config(e).await;
-    let role = role(&conf).await;
-    let function = unique("consumer");
+    let (function, _) = function(&conf, "consumer").await;
     let lambda = aws_sdk_lambda::Client::new(&conf);
-    lambda
-        .create_function()
-        .function_name(&function)
-        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
-        .handler("bootstrap")
-        .role(&role)
-        .code(
-            aws_sdk_lambda::types::FunctionCode::builder()
-                .zip_file(aws_sdk_lambda::primitives::Blob::new(b"zip".to_vec()))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
     let sqs = aws_sdk_sqs::Client::new(&conf);
     let queue = sqs
         .create_queue()
