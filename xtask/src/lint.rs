@@ -73,6 +73,8 @@ struct Failed {
     check_name: String,
     resource: String,
     file: String,
+    /// The template keys the check looked at, e.g. `Properties/Environment/Variables/X`.
+    keys: Vec<String>,
 }
 
 /// checkov over every template under `dir`: zero failed checks, or an error listing each (check
@@ -112,8 +114,13 @@ pub fn checkov(dir: &Path) -> Result<()> {
         let mut lines: Vec<String> = failed
             .iter()
             .map(|f| {
+                let keys = if f.keys.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (at {})", f.keys.join(", "))
+                };
                 format!(
-                    "  {} {} in {}: {}",
+                    "  {} {} in {}: {}{keys}",
                     f.check_id, f.resource, f.file, f.check_name
                 )
             })
@@ -172,6 +179,14 @@ fn parse_checkov(text: &str) -> Result<(Vec<Failed>, usize)> {
                 check_name: s("check_name"),
                 resource: s("resource"),
                 file: file_of(&f),
+                keys: f
+                    .pointer("/check_result/evaluated_keys")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect(),
             });
         }
     }
@@ -205,7 +220,8 @@ mod tests {
         let report = r#"{"check_type":"cloudformation","results":{"passed_checks":[],
             "failed_checks":[{"check_id":"CKV_AWS_27","check_name":"Ensure all data stored in the SQS queue is encrypted",
             "resource":"AWS::SQS::Queue.JobsQueue","file_path":"/target/cfn/dev/webhook-runner-dev.template.json",
-            "file_abs_path":"ROOT/target/cfn/dev/webhook-runner-dev.template.json"}],
+            "file_abs_path":"ROOT/target/cfn/dev/webhook-runner-dev.template.json",
+            "check_result":{"result":"FAILED","evaluated_keys":["Properties/KmsMasterKeyId"]}}],
             "skipped_checks":[]},
             "summary":{"passed":0,"failed":1,"skipped":2}}"#;
         let root = project_root().display().to_string();
@@ -218,6 +234,7 @@ mod tests {
                 check_name: "Ensure all data stored in the SQS queue is encrypted".into(),
                 resource: "AWS::SQS::Queue.JobsQueue".into(),
                 file: "target/cfn/dev/webhook-runner-dev.template.json".into(),
+                keys: vec!["Properties/KmsMasterKeyId".into()],
             }]
         );
     }

@@ -5,6 +5,7 @@
 mod iam;
 mod lambda;
 pub mod scanners;
+mod secrets;
 mod size;
 
 pub use size::INLINE_LIMIT as INLINE_TEMPLATE_LIMIT;
@@ -69,6 +70,7 @@ pub(crate) const RULES: &[Rule] = &[
     lambda::ARM64,
     size::TEMPLATE_SIZE,
     storage::QUEUE_DLQ,
+    secrets::ENV_SECRETS,
 ];
 
 /// Ids and names of every rule, for docs and `--help`.

@@ -77,6 +77,13 @@ pub const SCANNER_CHECKS: &[ScannerCheck] = &[
         "SQS KMS encryption",
     ),
     check(
+        "CKV_AWS_45",
+        "AWS::Lambda::Function",
+        None,
+        Some("PL011"),
+        "secrets in Lambda environment",
+    ),
+    check(
         "CKV_AWS_111",
         "AWS::IAM::Role",
         Some("W11"),

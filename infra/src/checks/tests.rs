@@ -265,6 +265,30 @@ fn pl010_work_queue_without_dlq() {
 }
 
 #[test]
+fn pl011_secret_value_in_function_environment_names_the_variable_not_the_value() {
+    let mut t = Template::default();
+    good_function(&mut t, "Fn");
+    t.resources.get_mut("Fn").unwrap().properties["Environment"] = json!({"Variables": {
+        "TOKEN_SECRET": "prod/app/token",
+        "QUEUE_URL": {"Ref": "Queue"},
+    }});
+    assert!(rules_hit(&t).is_empty());
+    t.resources.get_mut("Fn").unwrap().properties["Environment"]["Variables"]["DATABASE_URL"] =
+        json!("postgres://app:hunter2@db.example.com/app");
+    let ctx = Context {
+        template: &t,
+        rendered_bytes: 10,
+        can_upload_template: true,
+    };
+    let report = run("fixture", &ctx, &[]);
+    assert_eq!(report.violations.len(), 1);
+    let v = &report.violations[0];
+    assert_eq!((v.rule, v.resource.as_str()), ("PL011", "Fn"));
+    assert!(v.message.contains("DATABASE_URL") && v.message.contains("a URL with a password"));
+    assert!(!v.to_string().contains("hunter2"), "{v}");
+}
+
+#[test]
 fn suppressions_silence_one_rule_on_one_resource_and_are_reported() {
     let mut t = Template::default();
     t.add("Topic", CfnTopic::default()).unwrap();
@@ -313,7 +337,7 @@ fn every_rule_has_a_fixture_above() {
         ids,
         [
             "PL001", "PL002", "PL003", "PL004", "PL005", "PL006", "PL007", "PL008", "PL009",
-            "PL010"
+            "PL010", "PL011"
         ]
     );
 }
