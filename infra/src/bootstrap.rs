@@ -164,7 +164,7 @@ pub fn trusted_subjects(stage: &Stage) -> Result<Vec<String>, BootstrapError> {
         .repository
         .as_ref()
         .ok_or_else(|| BootstrapError::NoRepository {
-            stage: stage.name.clone(),
+            stage: stage.name.to_string(),
         })?;
     let r#ref = if stage.name == "dev" {
         "refs/heads/main"
@@ -185,7 +185,7 @@ pub fn synth(stage: &Stage) -> Result<Bootstrap, BootstrapError> {
     let local = stage.aws_endpoint().is_some();
     if !local && stage.account.is_none() {
         return Err(BootstrapError::NoAccount {
-            stage: stage.name.clone(),
+            stage: stage.name.to_string(),
         });
     }
     let mut t = Template {
@@ -270,7 +270,7 @@ pub fn synth(stage: &Stage) -> Result<Bootstrap, BootstrapError> {
     t.outputs.insert(
         OUTPUT_STAGE.into(),
         Output {
-            value: stage.name.clone().into(),
+            value: stage.name.to_string().into(),
             description: "the stage whose roles this bootstrap holds".into(),
         },
     );

@@ -3,12 +3,14 @@
 //! `${Placeholder}`s that `infra` fills through `DefinitionSubstitutions`.
 
 pub mod asl;
+pub mod callback;
 pub mod machines;
 mod validate;
 
 use std::collections::BTreeSet;
 
 pub use asl::*;
+pub use callback::Callback;
 pub use validate::AslError;
 
 /// A validated state machine definition.

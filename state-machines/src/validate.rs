@@ -2,7 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::asl::{Catcher, Condition, Graph, Retrier, State, Transition};
+use crate::asl::{Catcher, Condition, Graph, Retrier, State, Task, Transition};
+use crate::callback::{literal_token_paths, token_paths};
 
 /// One problem in a definition.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -180,20 +181,21 @@ fn validate_state(
                 err(errors, name, "Task without Resource");
             }
             if t.resource.ends_with(".waitForTaskToken") {
-                let passes_token =
-                    t.io.parameters
-                        .as_ref()
-                        .is_some_and(|p| p.to_string().contains("$$.Task.Token"));
-                if !passes_token {
-                    err(errors, name, ".waitForTaskToken needs `$$.Task.Token` in Parameters, or the task can never be completed");
-                }
+                validate_callback(name, t, errors);
+            }
+            if t.timeout_seconds == Some(0) || t.heartbeat_seconds == Some(0) {
+                err(
+                    errors,
+                    name,
+                    "TimeoutSeconds and HeartbeatSeconds must be at least 1",
+                );
             }
             if let (Some(h), Some(t)) = (t.heartbeat_seconds, t.timeout_seconds) {
                 if h >= t {
                     err(
                         errors,
                         name,
-                        "HeartbeatSeconds must be below TimeoutSeconds",
+                        format!("HeartbeatSeconds ({h}) must be below TimeoutSeconds ({t})"),
                     );
                 }
             }
@@ -221,6 +223,48 @@ fn validate_state(
             }
         }
         State::Pass(_) | State::Wait(_) | State::Succeed {} | State::Fail(_) => {}
+    }
+}
+
+/// A `.waitForTaskToken` task must hand the token to whoever completes it, and stop waiting.
+fn validate_callback(name: &str, t: &Task, errors: &mut Vec<AslError>) {
+    let parameters = t.io.parameters.clone().unwrap_or_default();
+    let passed = token_paths(&parameters);
+    for path in literal_token_paths(&parameters) {
+        err(
+            errors,
+            name,
+            format!("`{path}` passes the text `$$.Task.Token`, not the token: name the field `{path}.$`"),
+        );
+    }
+    // A Lambda function sees only its Payload; elsewhere (an SQS message body, an SNS message,
+    // an ECS override) any evaluated field reaches the worker.
+    let lambda = t.resource.starts_with("arn:aws:states:::lambda:invoke");
+    let reaches_worker = if lambda {
+        passed
+            .iter()
+            .any(|p| p == "Payload.$" || p.starts_with("Payload."))
+    } else {
+        !passed.is_empty()
+    };
+    if !reaches_worker {
+        let where_ = if lambda {
+            " in Payload"
+        } else {
+            " in Parameters"
+        };
+        err(
+            errors,
+            name,
+            format!(".waitForTaskToken needs `$$.Task.Token`{where_} (a field ending in `.$`), or the task can never be completed"),
+        );
+    }
+    if t.timeout_seconds.is_none() {
+        err(
+            errors,
+            name,
+            ".waitForTaskToken needs TimeoutSeconds: a token that is never returned would hold the execution for a year",
+        );
     }
 }
 

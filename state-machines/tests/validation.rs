@@ -202,19 +202,172 @@ fn canvas_refresh_is_valid_and_names_its_placeholders() {
 }
 
 #[test]
-fn upload_processor_uses_parallel_task_tokens_and_a_failure_queue() {
+fn upload_processor_transcodes_and_transcribes_in_parallel_and_fails_the_execution_on_error() {
     let j = upload_processor::process().unwrap().to_json();
-    let process = &j["States"]["Process"];
-    assert_eq!(process["Type"], "Parallel");
-    assert_eq!(process["Branches"].as_array().unwrap().len(), 2);
+    let states = &j["States"];
+    assert_eq!(j["StartAt"], "Prepare");
+    // Prepare has no media yet; its answer is kept for the later steps
+    let prepare = &states["Prepare"]["Parameters"]["Payload"];
+    assert_eq!(prepare["step"], "prepare");
+    assert!(prepare.get("media.$").is_none());
+    assert_eq!(states["Prepare"]["ResultPath"], "$.media");
     assert_eq!(
-        process["Branches"][1]["States"]["Transcribe"]["Resource"],
-        "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
+        states["IsTrimRequired"]["Choices"][0]["Variable"],
+        "$.request.trim"
     );
-    assert_eq!(process["Catch"][0]["Next"], "ReportFailure");
+    let parallel = &states["TriggerProcessing"];
+    let branches = parallel["Branches"].as_array().unwrap();
+    assert_eq!(branches.len(), 3);
+    let transcribe = &branches[2]["States"]["Transcribe"];
     assert_eq!(
-        j["States"]["ReportFailure"]["Resource"],
+        transcribe["Resource"],
+        "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    );
+    assert_eq!(
+        transcribe["Parameters"]["Payload"]["task_token.$"],
+        "$$.Task.Token"
+    );
+    assert_eq!(
+        transcribe["Parameters"]["Payload"]["media.$"],
+        "$.media.value"
+    );
+    assert!(
+        transcribe["HeartbeatSeconds"].as_u64().unwrap()
+            < transcribe["TimeoutSeconds"].as_u64().unwrap()
+    );
+    for name in ["Prepare", "TrimUpload", "TriggerProcessing"] {
+        assert_eq!(states[name]["Catch"][0]["Next"], "ErrorHandler", "{name}");
+        assert_eq!(
+            states[name]["Catch"][0]["ResultPath"], "$.exception",
+            "{name}"
+        );
+    }
+    // the original went on to a Pass state and ended SUCCEEDED after a failure
+    assert_eq!(states["ErrorHandler"]["Next"], "Failed");
+    assert_eq!(states["Failed"]["Type"], "Fail");
+    let handler = states["ErrorHandler"]["Branches"].as_array().unwrap();
+    assert_eq!(
+        handler[0]["States"]["MarkFailed"]["Parameters"]["Payload"]["step"],
+        "mark-failed"
+    );
+    assert_eq!(
+        handler[1]["States"]["SendToDlq"]["Resource"],
         "arn:aws:states:::sqs:sendMessage"
     );
-    assert_eq!(j["States"]["Failed"]["Type"], "Fail");
+    assert_eq!(
+        upload_processor::process().unwrap().placeholders(),
+        [
+            upload_processor::DLQ,
+            upload_processor::STEPS,
+            upload_processor::TRANSCRIBE
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect()
+    );
+}
+
+fn callback_errors(t: Task) -> Vec<String> {
+    errors(graph(vec![("Transcribe", State::Task(t))]))
+}
+
+#[test]
+fn a_lambda_callback_passes_the_token_in_its_payload_with_heartbeat_and_timeout() {
+    let t = Callback::lambda("TranscribeStart", 900)
+        .with("request.$", "$.request")
+        .heartbeat(300)
+        .task(Transition::End);
+    let j = serde_json::to_value(State::Task(t.clone())).unwrap();
+    assert_eq!(
+        j,
+        json!({
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+            "Parameters": {
+                "FunctionName": "${TranscribeStart}",
+                "Payload": { "request.$": "$.request", "task_token.$": "$$.Task.Token" }
+            },
+            "HeartbeatSeconds": 300,
+            "TimeoutSeconds": 900,
+            "End": true,
+            "Retry": [serde_json::to_value(state_machines::build::lambda_service_retry()).unwrap()]
+        })
+    );
+    assert_eq!(callback_errors(t), Vec::<String>::new());
+}
+
+#[test]
+fn a_heartbeat_must_be_below_the_timeout() {
+    let t = Callback::lambda("F", 300)
+        .heartbeat(300)
+        .task(Transition::End);
+    assert_eq!(
+        callback_errors(t),
+        ["state `Transcribe`: HeartbeatSeconds (300) must be below TimeoutSeconds (300)"]
+    );
+}
+
+#[test]
+fn a_callback_without_timeout_is_refused() {
+    let mut t = Callback::lambda("F", 300).task(Transition::End);
+    t.timeout_seconds = None;
+    let errs = callback_errors(t);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("state `Transcribe`: .waitForTaskToken needs TimeoutSeconds")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn the_token_must_reach_the_function_as_an_evaluated_payload_field() {
+    // Outside Payload: the function never sees it.
+    let mut t = Callback::lambda("F", 300).task(Transition::End);
+    t.io.parameters = Some(json!({
+        "FunctionName": "${F}",
+        "Payload": {},
+        "Token.$": "$$.Task.Token"
+    }));
+    assert_eq!(
+        callback_errors(t.clone()),
+        ["state `Transcribe`: .waitForTaskToken needs `$$.Task.Token` in Payload (a field ending in `.$`), or the task can never be completed"]
+    );
+    // Without `.$` the function receives the text "$$.Task.Token".
+    t.io.parameters = Some(json!({
+        "FunctionName": "${F}",
+        "Payload": { "task_token": "$$.Task.Token" }
+    }));
+    let errs = callback_errors(t.clone());
+    assert!(
+        errs.contains(&"state `Transcribe`: `Payload.task_token` passes the text `$$.Task.Token`, not the token: name the field `Payload.task_token.$`".to_string()),
+        "{errs:?}"
+    );
+    // The whole payload as the token, or the token inside an intrinsic, both reach it.
+    t.io.parameters = Some(json!({ "FunctionName": "${F}", "Payload.$": "$$.Task.Token" }));
+    assert_eq!(callback_errors(t.clone()), Vec::<String>::new());
+    t.io.parameters = Some(json!({
+        "FunctionName": "${F}",
+        "Payload": { "t.$": "States.Format('{}', $$.Task.Token)" }
+    }));
+    assert_eq!(callback_errors(t), Vec::<String>::new());
+}
+
+#[test]
+fn an_sqs_callback_may_pass_the_token_in_its_message() {
+    let t = Task {
+        resource: "arn:aws:states:::sqs:sendMessage.waitForTaskToken".into(),
+        io: Io {
+            parameters: Some(json!({
+                "QueueUrl": "${Q}",
+                "MessageBody": { "token.$": "$$.Task.Token" }
+            })),
+            ..Io::default()
+        },
+        transition: Transition::End,
+        retry: vec![],
+        catch: vec![],
+        timeout_seconds: Some(60),
+        heartbeat_seconds: None,
+    };
+    assert_eq!(callback_errors(t), Vec::<String>::new());
 }

@@ -171,3 +171,10 @@ pub async fn run(only: Option<&str>) -> Result<()> {
     }
     Ok(())
 }
+
+impl crate::flags::Bench {
+    pub async fn run(self) -> Result<i32> {
+        run(self.name.as_deref()).await?;
+        Ok(0)
+    }
+}

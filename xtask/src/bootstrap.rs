@@ -66,7 +66,9 @@ impl Args {
 /// (cfn-lint) and checkov read templates; returns the path.
 pub fn write(stage: &Stage) -> Result<std::path::PathBuf> {
     let b = boot::synth(stage)?;
-    let dir = crate::project_root().join("target/cfn").join(&stage.name);
+    let dir = crate::project_root()
+        .join("target/cfn")
+        .join(stage.name.as_str());
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(format!("{}.template.json", b.name));
     std::fs::write(&path, &b.body).with_context(|| format!("writing {}", path.display()))?;
@@ -130,7 +132,7 @@ async fn check_named(
         );
     }
     if let Some(other) = d.outputs.get(boot::OUTPUT_STAGE) {
-        if *other != stage.name {
+        if other.as_str() != stage.name.as_str() {
             bail!(
                 "stage `{}`: the bootstrap stack {name} in {where_} holds stage `{other}`'s roles; one account and region serve one stage (docs/bootstrap.md)",
                 stage.name
@@ -179,7 +181,7 @@ async fn apply(
     let existing = deployed::describe(&clients.cfn, name).await?;
     if let Some(d) = &existing {
         if let Some(other) = d.outputs.get(boot::OUTPUT_STAGE) {
-            if *other != stage.name {
+            if other.as_str() != stage.name.as_str() {
                 bail!(
                     "{name} in this account and region already holds stage `{other}`'s roles; updating it for `{}` would delete them. One account and region serve one stage (docs/bootstrap.md)",
                     stage.name
@@ -390,7 +392,8 @@ mod tests {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos();
-        s.name = format!("bt{}{}", std::process::id(), nanos % 1_000_000);
+        s.name =
+            infra::stage::StageName::new(format!("bt{}{}", std::process::id(), nanos % 1_000_000));
         s
     }
 

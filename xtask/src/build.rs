@@ -49,8 +49,18 @@ pub fn read_manifest() -> Manifest {
         .unwrap_or_default()
 }
 
-/// Build `binaries` (all when empty is not allowed: callers name them). Returns their assets.
+/// Build `binaries` (all when empty is not allowed: callers name them). Returns their assets,
+/// plus the ffmpeg layer under `layers::FFMPEG_LAYER`.
 pub fn build(binaries: &[String]) -> Result<BTreeMap<String, Asset>> {
+    // [layers] the ffmpeg layer zip goes beside the function zips (cached after the first
+    // build); returning it with them is what makes deploy upload it to assets/<sha256>.zip
+    let layer = crate::layers::build_ffmpeg()?;
+    let mut assets = build_functions(binaries)?;
+    assets.insert(crate::layers::FFMPEG_LAYER.into(), layer);
+    Ok(assets)
+}
+
+fn build_functions(binaries: &[String]) -> Result<BTreeMap<String, Asset>> {
     let fingerprint = fingerprint()?;
     let mut manifest = read_manifest();
     let up_to_date = manifest.fingerprint == fingerprint
@@ -251,6 +261,29 @@ pub fn ensure_toolchain() -> Result<()> {
         }
     }
     Ok(())
+}
+
+impl crate::flags::Build {
+    /// Every function of the stage's stacks (the local stage's, which has them all), or those
+    /// of one service or one function.
+    pub fn run(self) -> Result<i32> {
+        let stage = crate::synth::load_stage("local")?;
+        let stacks = infra::synth_stage(&stage, self.service.as_deref())?;
+        let mut binaries: Vec<String> = stacks
+            .iter()
+            .flat_map(|s| s.functions.iter().map(|f| f.binary.clone()))
+            .collect();
+        if let Some(f) = self.function {
+            anyhow::ensure!(
+                binaries.contains(&f),
+                "no function `{f}`; known: {}",
+                binaries.join(", ")
+            );
+            binaries = vec![f];
+        }
+        build(&binaries)?;
+        Ok(0)
+    }
 }
 
 #[cfg(test)]

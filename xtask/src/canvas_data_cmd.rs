@@ -125,3 +125,11 @@ async fn through_function(stage: &Stage, event: Value) -> Result<Value> {
     }
     Ok(answer)
 }
+
+impl crate::flags::CanvasData {
+    pub async fn run(self) -> Result<i32> {
+        let stage = crate::synth::load_stage(self.action.stage())?;
+        run(self.action, stage).await?;
+        Ok(0)
+    }
+}

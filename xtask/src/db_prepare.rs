@@ -260,3 +260,15 @@ pub async fn prepare_skill_sync(
     }
     Ok(())
 }
+
+impl crate::flags::DbPrepare {
+    pub async fn run(self) -> Result<i32> {
+        let stage = crate::synth::load_stage(&self.stage)?;
+        let reach = Reach {
+            host: self.host,
+            port: self.port,
+        };
+        run_service(&stage, self.service.as_deref(), reach).await?;
+        Ok(0)
+    }
+}

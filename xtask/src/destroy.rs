@@ -59,3 +59,12 @@ pub async fn run(
     }
     Ok(())
 }
+
+impl crate::flags::Destroy {
+    pub async fn run(self) -> Result<i32> {
+        let t = self.target;
+        let stage = crate::synth::load_stage(&t.stage)?;
+        run(stage, t.service.as_deref(), t.yes, t.confirm.as_deref()).await?;
+        Ok(0)
+    }
+}

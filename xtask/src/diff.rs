@@ -158,6 +158,18 @@ pub async fn run(stage: infra::stage::Stage, service: Option<&str>) -> anyhow::R
     Ok(equal)
 }
 
+impl crate::flags::Diff {
+    /// Exit 0 when deployed and synthesized templates are equal, 1 when they differ.
+    pub async fn run(self) -> anyhow::Result<i32> {
+        let stage = crate::synth::load_stage(&self.stage)?;
+        Ok(if run(stage, self.service.as_deref()).await? {
+            0
+        } else {
+            1
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

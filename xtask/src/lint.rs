@@ -211,6 +211,15 @@ fn file_of(finding: &Value) -> String {
     }
 }
 
+impl crate::flags::Lint {
+    pub fn run(self) -> Result<i32> {
+        let dir = project_root().join("target/cfn");
+        run(&dir)?;
+        checkov(&dir)?;
+        Ok(0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,3 +46,14 @@ pub async fn run(stage: Option<Stage>) -> Result<()> {
     }
     Ok(())
 }
+
+impl crate::flags::List {
+    pub async fn run(self) -> Result<i32> {
+        let stage = self
+            .stage
+            .map(|s| crate::synth::load_stage(&s))
+            .transpose()?;
+        run(stage).await?;
+        Ok(0)
+    }
+}

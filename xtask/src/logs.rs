@@ -94,6 +94,14 @@ pub async fn run(stage: Stage, function: &str, since: &str, follow: bool) -> Res
     }
 }
 
+impl crate::flags::Logs {
+    pub async fn run(self) -> Result<i32> {
+        let stage = crate::synth::load_stage(&self.stage)?;
+        run(stage, &self.function, &self.since, self.follow).await?;
+        Ok(0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_since;

@@ -118,7 +118,11 @@ pub fn build_artifacts() -> Result<()> {
         if second[b].sha256 != a.sha256 {
             differ.push(b.clone());
         }
-        sums.push_str(&format!("{}  {b}.zip\n", a.sha256));
+        // the format `deploy --artifacts` verifies
+        sums.push_str(&crate::deploy::artifacts::sums_line(
+            &a.sha256,
+            &format!("{b}.zip"),
+        ));
     }
     ensure!(
         differ.is_empty(),
@@ -194,6 +198,20 @@ pub async fn smoke(stage: infra::stage::Stage) -> Result<()> {
         stage.name
     ));
     Ok(())
+}
+
+impl crate::flags::Release {
+    pub async fn run(self) -> Result<i32> {
+        use crate::flags::ReleaseAction;
+        match self.action {
+            ReleaseAction::Check { tag } => check(&tag)?,
+            ReleaseAction::Notes { tag } => notes(&tag)?,
+            ReleaseAction::Build => build_artifacts()?,
+            ReleaseAction::Role { stage } => role(&stage)?,
+            ReleaseAction::Smoke { stage } => smoke(crate::synth::load_stage(&stage)?).await?,
+        }
+        Ok(0)
+    }
 }
 
 #[cfg(test)]

@@ -127,6 +127,22 @@ fn write(dir: &Path, stacks: &[SynthesizedStack]) -> Result<()> {
     Ok(())
 }
 
+impl crate::flags::Synth {
+    pub fn run(self) -> Result<i32> {
+        let stages = if self.all_stages {
+            infra::stage::STAGES.iter().map(|s| s.to_string()).collect()
+        } else {
+            self.stage.into_iter().collect()
+        };
+        run(Args {
+            stages,
+            service: self.service.as_deref(),
+            out: self.out,
+        })?;
+        Ok(0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,6 +52,30 @@ pub fn ensure_qemu() -> Result<()> {
     Ok(())
 }
 
+/// Whether `program` is an executable file in a directory of `PATH`.
+fn on_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            std::fs::metadata(dir.join(program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
+/// ffmpeg and ffprobe on the host, for upload-processor's tests and `--local` runs (the deployed
+/// arm64 functions use the layer from `crate::layers` instead): apt as root, otherwise say how.
+pub fn ensure_ffmpeg() -> Result<()> {
+    if on_path("ffmpeg") && on_path("ffprobe") {
+        return Ok(());
+    }
+    if !is_root() {
+        bail!("ffmpeg is not installed; install the `ffmpeg` package (e.g. sudo apt-get install ffmpeg), which upload-processor's tests run");
+    }
+    crate::ui::step("installing ffmpeg (apt-get), for upload-processor's tests");
+    apt_install(&["ffmpeg"])
+}
+
 pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")

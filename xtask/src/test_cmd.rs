@@ -44,7 +44,7 @@ const PHASES: &[Phase] = &[
     phase("local services", true, local_services),
     phase("unit and integration tests", true, tests),
     phase("end-to-end on the local stage", true, e2e::local_stage),
-    phase("arm64 artifacts boot under qemu", true, e2e::arm64_boot),
+    phase("arm64 artifacts boot under qemu", true, arm64_boot),
 ];
 
 pub fn run(quick: bool, only: Option<&str>) -> Result<()> {
@@ -111,7 +111,15 @@ pub fn cargo(args: &[&str]) -> Result<()> {
 
 fn tools() -> Result<()> {
     venv::ensure()?;
+    // [layers] upload-processor's tests run the host's ffmpeg and ffprobe
+    crate::system::ensure_ffmpeg()?;
     Ok(())
+}
+
+/// [layers] the function zips' smoke events, then the ffmpeg layer's binary on a short clip.
+fn arm64_boot() -> Result<()> {
+    e2e::arm64_boot()?;
+    crate::layers::check_under_qemu()
 }
 
 fn fmt() -> Result<()> {
@@ -193,4 +201,11 @@ fn quick_tests() -> Result<()> {
         "--tests",
         "--quiet",
     ])
+}
+
+impl crate::flags::Test {
+    pub fn run(self) -> Result<i32> {
+        run(self.quick, self.only.as_deref())?;
+        Ok(0)
+    }
 }

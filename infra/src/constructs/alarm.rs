@@ -1,6 +1,6 @@
 //! CloudWatch alarms, all sent to the stage's alarm topic.
 
-use super::{Stack, Topic};
+use super::{Key, KeyProps, Stack, Topic, TopicProps};
 use crate::cfn::cloud_watch::alarm::{CfnAlarm, Dimension};
 use crate::cfn::Val;
 
@@ -64,13 +64,32 @@ pub fn alarm_topic(stack: &Stack) -> Val<String> {
     let topic = match &stage.alarms.topic_arn {
         Some(arn) => Val::from(arn.as_str()),
         None => {
-            let topic = Topic::new(stack, "Alarms", stage.alarms.email.as_deref());
-            stack.suppress(
-                "PL005",
-                &topic.id,
-                "CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key; alarm messages carry no data",
+            // CloudWatch publishes as its service principal, which the AWS-managed SNS key's
+            // policy does not admit, so the topic gets a key of its own that does. It protects
+            // only alarm messages in flight, so it goes (after 7 days) with the stack.
+            // Not `alarms`: a service may well name a key of its own that.
+            let key = Key::new(
+                stack,
+                "alarm-topic",
+                KeyProps {
+                    description: format!("{} alarm topic", stack.name()),
+                    pending_window_days: 7,
+                    retain: false,
+                },
             );
-            topic.arn()
+            key.allow_service(
+                "cloudwatch.amazonaws.com",
+                &["kms:Decrypt", "kms:GenerateDataKey"],
+            );
+            Topic::with_props(
+                stack,
+                "Alarms",
+                TopicProps {
+                    email: stage.alarms.email.clone(),
+                    key: Some(key),
+                },
+            )
+            .arn()
         }
     };
     stack.0.borrow_mut().alarm_topic = Some(topic.clone());

@@ -8,12 +8,12 @@ use std::rc::Rc;
 use serde_json::json;
 
 use super::iam::{assume_role_policy, Statement};
-use super::{grant, pascal, some, Alarm, AlarmProps, Grantee, Queue, Stack};
+use super::{grant, pascal, some, Alarm, AlarmProps, Grantee, LayerVersion, Queue, Stack};
 use crate::cfn::iam::role::CfnRole;
 use crate::cfn::lambda::event_invoke_config::{CfnEventInvokeConfig, DestinationConfig, OnFailure};
 use crate::cfn::lambda::event_source_mapping::CfnEventSourceMapping;
 use crate::cfn::lambda::function::{
-    CfnFunction, Code, Environment, LoggingConfig, TracingConfig, VpcConfig,
+    CfnFunction, Code, Environment, EphemeralStorage, LoggingConfig, TracingConfig, VpcConfig,
 };
 use crate::cfn::logs::log_group::CfnLogGroup;
 use crate::cfn::{arn_prefix, get_att, r#ref, sub, Parameter, Val};
@@ -38,11 +38,47 @@ pub(crate) const LOG_GROUP_KMS_REASON: &str =
      key would need a key policy for the logs service principal and a monthly cost per stage, \
      for logs that carry no secret values";
 
+/// A function's props: `Function::new(&stack, "name", FunctionProps { .., ..Default::default() })`.
 pub struct FunctionProps {
+    /// What the function does, shown in the console. Required: synth refuses an empty one. At
+    /// most 256 characters.
     pub description: String,
+    /// Memory, timeout, reserved concurrency and log level. Pass
+    /// `stage.function_config(default_memory, default_timeout, overrides)` so the stage can
+    /// override them. Default: Lambda's own (128 MB, 3 s), no reserved concurrency (the account's
+    /// shared pool), log level `info`. Range: memory 128 to 10,240 MB, timeout 1 to 900 s.
     pub config: FunctionConfig,
+    /// Variables besides `STAGE` and `RUST_LOG`, which the construct sets. Default: none.
     pub environment: BTreeMap<String, Val<String>>,
+    /// Layers whose zips Lambda extracts under `/opt`, later ones over earlier ones. Default:
+    /// none. At most 5, each compatible with arm64.
+    pub layers: Vec<LayerVersion>,
+    /// Size of `/tmp` in MB. Default: none, Lambda's 512. Range: 512 to 10,240. Billed per GB-s
+    /// above 512, so raise it only for work that needs the space (media transcoding).
+    pub ephemeral_storage_mb: Option<u32>,
 }
+
+impl Default for FunctionProps {
+    fn default() -> Self {
+        FunctionProps {
+            description: String::new(),
+            config: FunctionConfig {
+                memory: 128,
+                timeout: 3,
+                reserved_concurrency: None,
+                log_level: crate::stage::LogLevel::Info,
+            },
+            environment: BTreeMap::new(),
+            layers: Vec::new(),
+            ephemeral_storage_mb: None,
+        }
+    }
+}
+
+/// Lambda's bounds for `/tmp`, in MB.
+const EPHEMERAL_STORAGE_MB: std::ops::RangeInclusive<u32> = 512..=10_240;
+/// Lambda's limit of layers per function.
+const MAX_LAYERS: usize = 5;
 
 /// Subnets and security groups for a function that reaches a private resource.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,6 +132,7 @@ impl Function {
         let role_id = format!("{id}Role");
         let log_group_id = format!("{id}LogGroup");
         let code_parameter = format!("{id}CodeKey");
+        validate_config(stack, &id, &props);
 
         stack.add(
             &role_id,
@@ -146,12 +183,21 @@ impl Function {
         );
 
         let mut variables: BTreeMap<String, Val<String>> = BTreeMap::new();
-        variables.insert("STAGE".into(), stage.name.clone().into());
+        variables.insert("STAGE".into(), stage.name.to_string().into());
         variables.insert(
             "RUST_LOG".into(),
             rust_log(&stack.service(), props.config.log_level).into(),
         );
         variables.extend(props.environment);
+        let layers = validated_layers(stack, &id, &props.layers);
+        let ephemeral_storage = props.ephemeral_storage_mb.map(|mb| {
+            if !EPHEMERAL_STORAGE_MB.contains(&mb) {
+                stack.error(format!(
+                    "{id}: ephemeral_storage_mb {mb} is outside Lambda's 512 to 10240"
+                ));
+            }
+            EphemeralStorage { size: some(mb) }
+        });
         stack.add(
             &id,
             CfnFunction {
@@ -189,6 +235,8 @@ impl Function {
                         "PassThrough"
                     }),
                 }),
+                layers,
+                ephemeral_storage,
                 ..Default::default()
             },
         );
@@ -389,4 +437,52 @@ impl Function {
             ),
         );
     }
+}
+
+/// Lambda's bounds on the plain settings, so a mistake fails synth instead of the deploy.
+fn validate_config(stack: &Stack, id: &str, props: &FunctionProps) {
+    if props.description.trim().is_empty() {
+        stack.error(format!(
+            "{id}: description is empty; say what the function does"
+        ));
+    }
+    if props.description.chars().count() > 256 {
+        stack.error(format!(
+            "{id}: the description is over Lambda's 256 characters"
+        ));
+    }
+    if !(128..=10_240).contains(&props.config.memory) {
+        stack.error(format!(
+            "{id}: memory {} MB is outside Lambda's 128 to 10240",
+            props.config.memory
+        ));
+    }
+    if !(1..=900).contains(&props.config.timeout) {
+        stack.error(format!(
+            "{id}: timeout {} s is outside Lambda's 1 to 900",
+            props.config.timeout
+        ));
+    }
+}
+
+/// The `Layers` property: none when the function has no layers, so its template is unchanged.
+fn validated_layers(stack: &Stack, id: &str, layers: &[LayerVersion]) -> Option<Vec<Val<String>>> {
+    if layers.len() > MAX_LAYERS {
+        stack.error(format!(
+            "{id}: {} layers, Lambda allows at most {MAX_LAYERS}",
+            layers.len()
+        ));
+    }
+    for (i, layer) in layers.iter().enumerate() {
+        if !layer.arm64 {
+            stack.error(format!(
+                "{id}: layer {} does not list arm64 in compatible_architectures, and the function is arm64",
+                layer.id
+            ));
+        }
+        if layers[..i].iter().any(|l| l.id == layer.id) {
+            stack.error(format!("{id}: layer {} is listed twice", layer.id));
+        }
+    }
+    (!layers.is_empty()).then(|| layers.iter().map(LayerVersion::arn).collect())
 }

@@ -3,28 +3,37 @@
 
 mod alarm;
 mod bucket;
+mod bucket_cors;
 mod database;
 mod function;
 mod http_api;
 pub mod iam;
+mod kms;
+pub mod layer;
+pub mod notifications;
 mod params;
 mod queue;
 mod schedule;
 mod stack;
 mod state_machine;
+mod task_token;
 mod topic;
 
 pub use alarm::{Alarm, AlarmProps};
 pub use bucket::{Bucket, BucketProps};
+pub use bucket_cors::BucketCorsRule;
 pub use database::{AuroraServerless, AuroraServerlessProps};
 pub use function::{AsyncOptions, Function, FunctionProps, Vpc};
-pub use http_api::{Authorizer, HttpApi, RouteAuth};
+pub use http_api::{Authorizer, Cors, HttpApi, HttpApiProps, LambdaAuthorizerProps, RouteAuth};
+pub use kms::{Key, KeyProps};
+pub use layer::{Architecture, LayerProps, LayerVersion};
+pub use notifications::{NotificationFilter, S3Event};
 pub use params::{Secret, SsmParameter};
-pub use queue::{DlqWriter, Queue, QueueProps};
+pub use queue::{DlqWriter, Queue, QueueEncryption, QueueProps};
 pub use schedule::{Schedule, ScheduleTarget};
 pub use stack::{Finished, FunctionInfo, Stack, StateMachineInfo, Suppression};
 pub use state_machine::{Binding, StateMachine};
-pub use topic::Topic;
+pub use topic::{Topic, TopicProps};
 
 use crate::cfn::Val;
 
@@ -59,3 +68,7 @@ pub(crate) fn grant(grantee: &dyn Grantee, actions: &[&str], resources: Vec<Val<
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_props;
+#[cfg(test)]
+mod tests_upload_constructs;

@@ -1,22 +1,57 @@
-//! SQS queue: encrypted with the AWS-managed `aws/sqs` KMS key, a DLQ with a redrive policy, and
-//! an alarm on the DLQ's depth.
+//! SQS queue: encrypted (by default with the AWS-managed `aws/sqs` KMS key), a DLQ with a
+//! redrive policy, and an alarm on the DLQ's depth.
 
 use serde_json::json;
 
-use super::{grant, pascal, some, Alarm, AlarmProps, Grantee, Stack};
+use super::{grant, pascal, some, Alarm, AlarmProps, Grantee, Key, Stack};
 use crate::cfn::sqs::queue::CfnQueue;
 use crate::cfn::{get_att, r#ref, Val};
 
+/// A work queue's props: `QueueProps { visibility_timeout_seconds: 60, ..Default::default() }`.
 pub struct QueueProps {
+    /// How long a received message stays hidden from other consumers. Default: 30 (SQS's).
+    /// Range: 0 to 43,200 s; AWS asks for six times the consumer function's timeout.
     pub visibility_timeout_seconds: u32,
-    /// Receives before a message moves to the DLQ.
+    /// Receives before a message moves to the DLQ. Default: 3. Range: 1 to 1,000.
     pub max_receive_count: u32,
+    /// How the work queue is encrypted at rest. Default: [`QueueEncryption::AwsManagedKey`].
+    /// Its DLQ keeps the AWS-managed key: only SQS's redrive writes to it.
+    pub encryption: QueueEncryption,
+}
+
+impl Default for QueueProps {
+    fn default() -> Self {
+        QueueProps {
+            visibility_timeout_seconds: 30,
+            max_receive_count: 3,
+            encryption: QueueEncryption::default(),
+        }
+    }
+}
+
+/// Encryption at rest of a queue (every choice passes PL005).
+#[derive(Clone, Default)]
+pub enum QueueEncryption {
+    /// The AWS-managed `alias/aws/sqs` key: every principal of the account may use it through
+    /// SQS, so senders and consumers need no KMS grants and there is no key to pay for. AWS
+    /// service principals (S3 notifications, EventBridge) cannot send to such a queue.
+    #[default]
+    AwsManagedKey,
+    /// SQS-managed SSE (SSE-SQS): keys SQS owns, usable by any sender SQS admits, service
+    /// principals included. No KMS grants, no cost; CloudTrail records no key use, and checkov
+    /// (CKV_AWS_27) asks for a KMS key, so the construct records why with a suppression.
+    SqsManaged,
+    /// A customer-managed [`Key`] (1 USD a month): its policy can admit a service principal,
+    /// which [`super::Bucket::notify_queue`] does for S3. `grant_send` and `grant_consume` also
+    /// grant the key's use.
+    Key(Key),
 }
 
 #[derive(Clone)]
 pub struct Queue {
     pub id: String,
     base: String,
+    encryption: QueueEncryption,
 }
 
 const FOURTEEN_DAYS: u32 = 14 * 24 * 3600;
@@ -42,11 +77,29 @@ impl Queue {
         let base = pascal(name);
         let dlq = Queue::dead_letter(stack, &base, &format!("{name}-dlq"), DlqWriter::Account);
         let id = format!("{base}Queue");
+        if props.visibility_timeout_seconds > 43_200 {
+            stack.error(format!(
+                "{id}: visibility_timeout_seconds {} is over SQS's 43200 (12 hours)",
+                props.visibility_timeout_seconds
+            ));
+        }
+        if !(1..=1_000).contains(&props.max_receive_count) {
+            stack.error(format!(
+                "{id}: max_receive_count {} is outside SQS's 1 to 1000",
+                props.max_receive_count
+            ));
+        }
+        let (kms_master_key_id, sqs_managed_sse_enabled) = match &props.encryption {
+            QueueEncryption::AwsManagedKey => (Some(json!(SQS_MANAGED_KEY)), None),
+            QueueEncryption::SqsManaged => (None, some(true)),
+            QueueEncryption::Key(key) => (Some(key.arn().to_json()), None),
+        };
         stack.add(
             &id,
             CfnQueue {
                 queue_name: some(stack.physical_name(name)),
-                kms_master_key_id: Some(json!(SQS_MANAGED_KEY)),
+                kms_master_key_id,
+                sqs_managed_sse_enabled,
                 visibility_timeout: some(props.visibility_timeout_seconds),
                 redrive_policy: Some(json!({
                     "deadLetterTargetArn": dlq.arn().to_json(),
@@ -55,7 +108,19 @@ impl Queue {
                 ..Default::default()
             },
         );
-        Queue { id, base }
+        if matches!(props.encryption, QueueEncryption::SqsManaged) {
+            stack.suppress(
+                "CKV_AWS_27",
+                &id,
+                "encrypted with SQS-managed SSE, chosen in QueueProps so that an AWS service \
+                 principal can send to it without a customer-managed key",
+            );
+        }
+        Queue {
+            id,
+            base,
+            encryption: props.encryption,
+        }
     }
 
     /// A dead-letter queue `<base>Dlq`: 14 days' retention and an alarm as soon as it holds a message.
@@ -99,11 +164,22 @@ impl Queue {
         Queue {
             id,
             base: format!("{base}Dlq"),
+            encryption: if account {
+                QueueEncryption::AwsManagedKey
+            } else {
+                QueueEncryption::SqsManaged
+            },
         }
     }
 
     pub(crate) fn base_id(&self) -> &str {
         &self.base
+    }
+
+    /// How the queue is encrypted: `notify_queue` refuses the AWS-managed key and admits S3 to a
+    /// customer key.
+    pub fn encryption(&self) -> &QueueEncryption {
+        &self.encryption
     }
 
     pub fn arn(&self) -> Val<String> {
@@ -114,8 +190,17 @@ impl Queue {
         r#ref(&self.id).into()
     }
 
+    /// Let `grantee` send; under a customer key also encrypt with it (SQS asks the sender's
+    /// credentials for a data key and decrypts it to encrypt the message).
     pub fn grant_send(&self, grantee: &dyn Grantee) {
         grant(grantee, &["sqs:SendMessage"], vec![self.arn()]);
+        if let QueueEncryption::Key(key) = &self.encryption {
+            grant(
+                grantee,
+                &["kms:Decrypt", "kms:GenerateDataKey"],
+                vec![key.arn()],
+            );
+        }
     }
 
     pub fn grant_consume(&self, grantee: &dyn Grantee) {
@@ -129,5 +214,8 @@ impl Queue {
             ],
             vec![self.arn()],
         );
+        if let QueueEncryption::Key(key) = &self.encryption {
+            key.grant_decrypt(grantee);
+        }
     }
 }

@@ -246,6 +246,7 @@ pub struct Finished {
 }
 
 /// Stage tags on every resource whose schema takes a `Tags` list of key/value pairs.
+/// `AWS::Lambda::LayerVersion` and `AWS::KMS::Alias` have no `Tags` property.
 fn apply_tags(entry: &mut ResourceEntry, stage: &Stage) {
     const TAGGABLE: &[&str] = &[
         "AWS::Lambda::Function",
@@ -255,6 +256,7 @@ fn apply_tags(entry: &mut ResourceEntry, stage: &Stage) {
         "AWS::SNS::Topic",
         "AWS::Logs::LogGroup",
         "AWS::RDS::DBCluster",
+        "AWS::KMS::Key",
     ];
     if stage.tags.is_empty() || !TAGGABLE.contains(&entry.type_name) {
         return;

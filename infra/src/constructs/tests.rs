@@ -1,7 +1,5 @@
 //! Constructs carry their defaults; grants give exact actions on exact resources.
 
-use std::collections::BTreeMap;
-
 use serde_json::{json, Value};
 use state_machines::machines::upload_processor as up;
 
@@ -10,11 +8,11 @@ use crate::cfn::Template;
 use crate::stage::{self, Stage};
 use crate::synth::{synth_stack, SynthError};
 
-fn local() -> Stage {
+pub(super) fn local() -> Stage {
     stage::parse("local", "local.yaml", "").unwrap()
 }
 
-fn function(stack: &Stack, name: &str) -> Function {
+pub(super) fn function(stack: &Stack, name: &str) -> Function {
     let stage = stack.stage();
     Function::new(
         stack,
@@ -22,19 +20,19 @@ fn function(stack: &Stack, name: &str) -> Function {
         FunctionProps {
             description: "test".into(),
             config: stage.function_config(256, 30, &None),
-            environment: BTreeMap::new(),
+            ..Default::default()
         },
     )
 }
 
-fn template(stack: Stack) -> Template {
+pub(super) fn template(stack: Stack) -> Template {
     match synth_stack(stack) {
         Ok(s) => s.template,
         Err(e) => panic!("{e}"),
     }
 }
 
-fn props(t: &Template, id: &str) -> Value {
+pub(super) fn props(t: &Template, id: &str) -> Value {
     t.resources
         .get(id)
         .unwrap_or_else(|| panic!("no {id} in {:?}", t.resources.keys()))
@@ -43,14 +41,14 @@ fn props(t: &Template, id: &str) -> Value {
 }
 
 /// The role's policy statements, as rendered.
-fn statements(t: &Template, role: &str) -> Vec<Value> {
+pub(super) fn statements(t: &Template, role: &str) -> Vec<Value> {
     props(t, role)["Policies"][0]["PolicyDocument"]["Statement"]
         .as_array()
         .cloned()
         .unwrap_or_default()
 }
 
-fn actions_on(t: &Template, role: &str, resource: &Value) -> Vec<String> {
+pub(super) fn actions_on(t: &Template, role: &str, resource: &Value) -> Vec<String> {
     statements(t, role)
         .into_iter()
         .filter(|s| {
@@ -165,6 +163,7 @@ fn buckets_block_public_access_encrypt_require_tls_and_are_retained() {
         BucketProps {
             versioned: true,
             expire_after_days: Some(9),
+            ..BucketProps::default()
         },
     );
     let t = template(stack);
@@ -201,6 +200,7 @@ fn queues_have_kms_a_dlq_with_redrive_and_an_alarm() {
         QueueProps {
             visibility_timeout_seconds: 180,
             max_receive_count: 4,
+            ..Default::default()
         },
     );
     f.add_sqs_source(&q, 1);
@@ -364,32 +364,25 @@ fn http_api_routes_with_iam_jwt_and_lambda_authorizers() {
 #[test]
 fn state_machine_role_is_granted_exactly_its_tasks() {
     let stack = Stack::new("upload-processor", &local(), "test");
-    let transcode = function(&stack, "transcode");
+    let steps = function(&stack, "steps");
+    let transcribe = function(&stack, "transcribe");
     let complete = function(&stack, "complete");
-    let transcribe = Queue::new(
-        &stack,
-        "transcribe",
-        QueueProps {
-            visibility_timeout_seconds: 60,
-            max_receive_count: 3,
-        },
-    );
     let failures = Queue::new(
         &stack,
         "failures",
         QueueProps {
             visibility_timeout_seconds: 60,
             max_receive_count: 3,
+            ..Default::default()
         },
     );
     let sm = StateMachine::new(
         &stack,
         &up::process().unwrap(),
         &[
-            (up::TRANSCODE, Binding::Invoke(&transcode)),
-            (up::COMPLETE, Binding::Invoke(&complete)),
-            (up::TRANSCRIBE_QUEUE, Binding::SendMessage(&transcribe)),
-            (up::FAILURE_QUEUE, Binding::SendMessage(&failures)),
+            (up::STEPS, Binding::Invoke(&steps)),
+            (up::TRANSCRIBE, Binding::Invoke(&transcribe)),
+            (up::DLQ, Binding::SendMessage(&failures)),
         ],
     );
     sm.grant_start(&complete);
@@ -411,20 +404,19 @@ fn state_machine_role_is_granted_exactly_its_tasks() {
     assert_eq!(
         invoked,
         [
-            "upload-processor-complete-local",
-            "upload-processor-transcode-local"
+            "upload-processor-steps-local",
+            "upload-processor-transcribe-local"
         ]
     );
-    let sent: Vec<&Value> = statements(&t, role)
+    let sent = statements(&t, role)
         .iter()
         .filter(|s| s["Action"] == json!(["sqs:SendMessage"]))
-        .map(|_| &Value::Null)
-        .collect();
-    assert_eq!(sent.len(), 2);
+        .count();
+    assert_eq!(sent, 1);
     let sm_props = props(&t, "ProcessStateMachine");
     assert_eq!(
-        sm_props["DefinitionSubstitutions"]["TranscribeQueueUrl"],
-        json!({"Ref": "TranscribeQueue"})
+        sm_props["DefinitionSubstitutions"]["DeadLetterQueueUrl"],
+        json!({"Ref": "FailuresQueue"})
     );
     assert_eq!(
         sm_props["LoggingConfiguration"]["IncludeExecutionData"],
@@ -444,13 +436,13 @@ fn state_machine_role_is_granted_exactly_its_tasks() {
 #[test]
 fn missing_and_extra_state_machine_bindings_fail_synth() {
     let stack = Stack::new("upload-processor", &local(), "test");
-    let transcode = function(&stack, "transcode");
+    let steps = function(&stack, "steps");
     StateMachine::new(
         &stack,
         &up::process().unwrap(),
         &[
-            (up::TRANSCODE, Binding::Invoke(&transcode)),
-            ("NotInTheDefinition", Binding::Invoke(&transcode)),
+            (up::STEPS, Binding::Invoke(&steps)),
+            ("NotInTheDefinition", Binding::Invoke(&steps)),
         ],
     );
     let err = synth_stack(stack).expect_err("must fail").to_string();
@@ -459,7 +451,7 @@ fn missing_and_extra_state_machine_bindings_fail_synth() {
         "{err}"
     );
     assert!(
-        err.contains("`${CompleteFunctionArn}` in the definition has no binding"),
+        err.contains("`${TranscribeFunctionArn}` in the definition has no binding"),
         "{err}"
     );
 }
@@ -569,17 +561,45 @@ fn suppressions_reach_checkov_and_cfn_nag_in_the_resource_metadata() {
 #[test]
 fn our_rule_suppressions_reach_the_scanner_checks_they_cover() {
     let stack = Stack::new("svc", &local(), "test");
-    function(&stack, "worker").invoked_async(AsyncOptions::default());
+    let topic = Topic::new(&stack, "summary", None);
+    stack.suppress("PL005", &topic.id, "test: no data in its messages");
     let t = template(stack);
-    // The alarm topic's PL005 suppression is checkov's CKV_AWS_26 and cfn-nag's W47, same reason.
-    let reason = checkov_skip(&t, "AlarmsTopic", "CKV_AWS_26").expect("topic skip");
-    assert!(reason.contains("CloudWatch cannot publish"), "{reason}");
+    // A topic's PL005 suppression is checkov's CKV_AWS_26 and cfn-nag's W47, same reason.
+    let reason = checkov_skip(&t, "SummaryTopic", "CKV_AWS_26").expect("topic skip");
+    assert_eq!(reason, "test: no data in its messages");
     assert_eq!(
-        metadata(&t, "AlarmsTopic")["cfn_nag"]["rules_to_suppress"][0],
+        metadata(&t, "SummaryTopic")["cfn_nag"]["rules_to_suppress"][0],
         json!({"id": "W47", "reason": reason})
     );
     // A queue's check is not written onto the topic just because PL005 covers both.
-    assert!(checkov_skip(&t, "AlarmsTopic", "CKV_AWS_27").is_none());
+    assert!(checkov_skip(&t, "SummaryTopic", "CKV_AWS_27").is_none());
+}
+
+/// CloudWatch publishes as a service principal, which the AWS-managed SNS key does not admit.
+#[test]
+fn the_alarm_topic_has_its_own_key_that_admits_cloudwatch() {
+    let stack = Stack::new("svc", &local(), "test");
+    function(&stack, "worker");
+    let t = template(stack);
+    assert_eq!(
+        props(&t, "AlarmsTopic")["KmsMasterKeyId"],
+        json!({"Fn::GetAtt": ["AlarmTopicKey", "Arn"]})
+    );
+    let key = props(&t, "AlarmTopicKey");
+    assert_eq!(key["PendingWindowInDays"], 7);
+    assert_eq!(
+        key["KeyPolicy"]["Statement"][1],
+        json!({
+            "Sid": "ServiceCloudwatch",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": "*"
+        })
+    );
+    // It protects only messages in flight: it goes with the stack.
+    assert!(t.resources["AlarmTopicKey"].deletion_policy.is_none());
+    assert!(metadata(&t, "AlarmsTopic").get("checkov").is_none());
 }
 
 #[test]

@@ -278,6 +278,7 @@ pub fn stack(stage: &Stage) -> Stack {
                 description: description.into(),
                 config: stage.function_config(memory, timeout, overrides),
                 environment: environment(),
+                ..Default::default()
             },
         );
         client_id.grant_read(&function);
@@ -324,7 +325,7 @@ pub fn stack(stage: &Stage) -> Stack {
                     subnet_ids: vpc.subnet_ids.clone(),
                     security_group_ids: vpc.security_group_ids.clone(),
                 },
-                deletion_protection: stage.name == "prod",
+                deletion_protection: stage.is_prod(),
             },
         );
     }
@@ -355,7 +356,7 @@ pub fn stack(stage: &Stage) -> Stack {
             ),
             namespace: LAG_NAMESPACE,
             metric: LAG_METRIC,
-            dimensions: vec![("Stage", stage.name.clone().into())],
+            dimensions: vec![("Stage", stage.name.to_string().into())],
             statistic: "Maximum",
             threshold: s.lag_alarm_hours as f64,
             periods: 1,

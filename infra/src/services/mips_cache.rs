@@ -150,6 +150,7 @@ pub fn stack(stage: &Stage) -> Stack {
             description: "Rebuilds the MIPS cache: canonical objects and recent variants".into(),
             config: stage.function_config(256, 600, &s.functions.refresh),
             environment: environment(),
+            ..Default::default()
         },
     );
     let mut api_environment = environment();
@@ -164,6 +165,7 @@ pub fn stack(stage: &Stage) -> Stack {
             description: "MIPS accounts, tags and balances, cached in S3".into(),
             config: stage.function_config(256, 30, &s.functions.api),
             environment: api_environment,
+            ..Default::default()
         },
     );
     for f in [&api, &refresh] {

@@ -5,6 +5,7 @@
 pub mod canvas_data;
 pub mod mips_cache;
 pub mod skill_sync;
+pub mod upload_processor;
 pub mod webhook_runner;
 
 use std::collections::BTreeMap;
@@ -16,7 +17,13 @@ use crate::constructs::Stack;
 use crate::stage::Stage;
 
 /// The services this repository deploys, in the order their stacks are listed.
-pub const SERVICES: &[&str] = &["mips-cache", "canvas-data", "webhook-runner", "skill-sync"];
+pub const SERVICES: &[&str] = &[
+    "mips-cache",
+    "canvas-data",
+    "webhook-runner",
+    "skill-sync",
+    "upload-processor",
+];
 
 /// `services:` in a stage file: one entry per service, each optional.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -30,6 +37,8 @@ pub struct ServiceSettings {
     pub webhook_runner: webhook_runner::Settings,
     #[serde(rename = "skill-sync")]
     pub skill_sync: skill_sync::Settings,
+    #[serde(rename = "upload-processor")]
+    pub upload_processor: upload_processor::Settings,
 }
 
 impl ServiceSettings {
@@ -42,6 +51,7 @@ impl ServiceSettings {
         scoped("canvas-data", self.canvas_data.validate(local))?;
         scoped("webhook-runner", self.webhook_runner.validate(local))?;
         scoped("skill-sync", self.skill_sync.validate(local))?;
+        scoped("upload-processor", self.upload_processor.validate(local))?;
         Ok(())
     }
 }
@@ -53,6 +63,7 @@ pub fn stacks(stage: &Stage) -> Vec<Stack> {
         canvas_data::stack(stage),
         webhook_runner::stack(stage),
         skill_sync::stack(stage),
+        upload_processor::stack(stage),
     ]
 }
 

@@ -255,6 +255,7 @@ pub fn stack(stage: &Stage) -> Stack {
             description: "Syncs Airtable, Badgr and GitHub releases into the Skill App".into(),
             config: stage.function_config(512, 600, &s.functions.sync),
             environment: env(vars),
+            ..Default::default()
         },
     );
     for secret in [&db_secret, &airtable, &badgr, &github]

@@ -181,6 +181,7 @@ pub fn stack(stage: &Stage) -> Stack {
         QueueProps {
             visibility_timeout_seconds: (worker_config.timeout * 6).min(43_200),
             max_receive_count: s.max_receive_count,
+            ..Default::default()
         },
     );
     let allow_http = s.features.allow_http_urls.to_string();
@@ -198,6 +199,7 @@ pub fn stack(stage: &Stage) -> Stack {
                 ("TOKEN_KEY_SECRET", key.name.clone().into()),
                 ("INTAKE_KEY_SECRET", intake_key.name.clone().into()),
             ]),
+            ..Default::default()
         },
     );
     let worker = Function::new(
@@ -218,6 +220,7 @@ pub fn stack(stage: &Stage) -> Stack {
                     s.max_runs_without_progress.to_string().into(),
                 ),
             ]),
+            ..Default::default()
         },
     );
     key.grant_read(&intake);
@@ -247,7 +250,7 @@ pub fn stack(stage: &Stage) -> Stack {
             ),
             namespace: METRICS_NAMESPACE,
             metric: "Failures",
-            dimensions: vec![("Stage", stage.name.clone().into())],
+            dimensions: vec![("Stage", stage.name.to_string().into())],
             statistic: "Sum",
             threshold: 1.0,
             periods: 1,

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{Alarms, LocalSettings, LogLevel, Region, RetentionDays, Stage};
+use super::{Alarms, LocalSettings, LogLevel, Region, RetentionDays, Stage, StageName};
 use crate::services::ServiceSettings;
 
 /// The stages the project ships, in deploy order.
@@ -90,7 +90,7 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<Stage, StageError> {
             message,
         }
     };
-    let local = name == "local";
+    let local = StageName::new(name).is_local();
     if !local && parsed.account.is_none() {
         return Err(err(
             "account",
@@ -124,7 +124,7 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<Stage, StageError> {
         .validate(local)
         .map_err(|(path, msg)| err(&path, msg))?;
     Ok(Stage {
-        name: name.into(),
+        name: StageName::new(name),
         account: parsed.account,
         region: parsed.region.unwrap_or_else(|| Region("us-east-1".into())),
         tags: parsed.tags,

@@ -19,7 +19,7 @@ use crate::services::ServiceSettings;
 /// A validated stage: the YAML overrides applied over the defaults in code.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stage {
-    pub name: String,
+    pub name: StageName,
     pub account: Option<AccountId>,
     pub region: Region,
     pub tags: BTreeMap<String, String>,
@@ -187,9 +187,64 @@ pub struct FunctionConfig {
     pub log_level: LogLevel,
 }
 
+/// A stage's name, as its file is named (`environments/<name>.yaml`). What a name implies (the
+/// local emulator, prod's guards) is asked of this type, never by comparing strings.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StageName(String);
+
+impl StageName {
+    pub fn new(name: impl Into<String>) -> StageName {
+        StageName(name.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The emulated stage on this machine.
+    pub fn is_local(&self) -> bool {
+        self.0 == "local"
+    }
+
+    /// The stage users depend on: deploys need the stage named, hotswap is refused, databases
+    /// are protected from deletion.
+    pub fn is_prod(&self) -> bool {
+        self.0 == "prod"
+    }
+}
+
+impl std::ops::Deref for StageName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for StageName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for StageName {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for StageName {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 impl Stage {
     pub fn is_local(&self) -> bool {
-        self.name == "local"
+        self.name.is_local()
+    }
+
+    pub fn is_prod(&self) -> bool {
+        self.name.is_prod()
     }
 
     /// The account as a template value: the literal id, or the deploying account.

@@ -27,9 +27,12 @@ pub const RESOURCE_TYPES: &[&str] = &[
     "AWS::EC2::SecurityGroup",
     "AWS::Events::Rule",
     "AWS::IAM::Role",
+    "AWS::KMS::Alias",
+    "AWS::KMS::Key",
     "AWS::Lambda::EventInvokeConfig",
     "AWS::Lambda::EventSourceMapping",
     "AWS::Lambda::Function",
+    "AWS::Lambda::LayerVersion",
     "AWS::Lambda::Permission",
     "AWS::Logs::LogGroup",
     "AWS::RDS::DBCluster",
@@ -189,6 +192,13 @@ fn sync_dir(from: &Path, to: &Path, check: bool) -> Result<Vec<String>> {
         );
     }
     sync_files(&files, to, check)
+}
+
+impl crate::flags::Codegen {
+    pub fn run(self) -> Result<i32> {
+        run(self.check)?;
+        Ok(0)
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The stage's asset bucket: bootstrapped on first use, function zips uploaded under
+//! The stage's asset bucket: bootstrapped on first use, function and layer zips uploaded under
 //! content-addressed keys (skipped when present), large templates uploaded for CloudFormation.
 
 use std::collections::BTreeMap;
@@ -69,14 +69,15 @@ pub async fn bootstrap(s3: &aws_sdk_s3::Client, stage: &Stage) -> Result<String>
     Ok(bucket)
 }
 
-/// Upload the zips the bucket does not hold yet; returns how many were uploaded.
+/// Upload the zips (keyed by a name for messages) the bucket does not hold yet; returns how many
+/// were uploaded.
 pub async fn upload(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     assets: &BTreeMap<String, Asset>,
 ) -> Result<usize> {
     let mut uploaded = 0;
-    for (binary, asset) in assets {
+    for (name, asset) in assets {
         let key = asset.key();
         if s3
             .head_object()
@@ -88,6 +89,8 @@ pub async fn upload(
         {
             continue;
         }
+        // a layer is tens of MB: say what the wait is for
+        ui::step(format!("uploading {name} ({} bytes) as {key}", asset.size));
         let body = ByteStream::from_path(project_root().join(&asset.path))
             .await
             .with_context(|| format!("reading {}", asset.path))?;
@@ -97,7 +100,7 @@ pub async fn upload(
             .body(body)
             .send()
             .await
-            .map_err(|e| aws::explain("s3:PutObject", &format!("{binary} ({key})"), e))?;
+            .map_err(|e| aws::explain("s3:PutObject", &format!("{name} ({key})"), e))?;
         uploaded += 1;
     }
     Ok(uploaded)

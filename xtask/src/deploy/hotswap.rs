@@ -2,13 +2,56 @@
 //! definitions changed, update them through the Lambda and Step Functions APIs and skip
 //! CloudFormation. The stack then drifts until the next full deploy, as with CDK's hotswap.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::Value;
 
 use super::stack::Input;
+use super::stack_deploy::{Outcome as Deployment, StackDeploy};
 use crate::aws::Clients;
-use crate::deployed;
+use crate::{deployed, ui};
 use infra::stage::Stage;
+
+/// Phase 4 (with `--hotswap`): each stack with changes is hotswapped when only code and
+/// definitions changed, and otherwise left to CloudFormation with the reason said.
+pub async fn run(
+    clients: &Clients,
+    stage: &Stage,
+    bucket: &str,
+    stacks: &mut [StackDeploy],
+) -> Result<()> {
+    let mut done: Vec<String> = Vec::new();
+    for s in stacks.iter_mut().filter(|s| s.has_changes()) {
+        // an API call that fails after others succeeded leaves some functions on the new code
+        // while CloudFormation holds the old keys: say so, and how to bring the stack in line
+        let outcome = try_hotswap(clients, stage, bucket, &s.input)
+            .await
+            .with_context(|| {
+                format!(
+                    "{}: hotswap failed partway; some of its functions or state machines may run \
+                     the new version while CloudFormation holds the old one\n  fix: deploy again \
+                     without --hotswap, which brings the whole stack in line{}",
+                    s.name(),
+                    if done.is_empty() {
+                        String::new()
+                    } else {
+                        format!("\n  hotswapped before it: {}", done.join(", "))
+                    }
+                )
+            })?;
+        match outcome {
+            Outcome::Done(what) => {
+                ui::ok(format!("{}: hotswapped {what}", s.name()));
+                done.push(s.name().to_string());
+                s.outcome = Deployment::Hotswapped(what);
+            }
+            Outcome::NotPossible(why) => ui::warn(format!(
+                "{}: cannot hotswap ({why}); deploying through CloudFormation",
+                s.name()
+            )),
+        }
+    }
+    Ok(())
+}
 
 pub enum Outcome {
     Done(String),

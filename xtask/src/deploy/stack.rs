@@ -42,6 +42,7 @@ pub enum Plan {
     },
 }
 
+#[derive(Clone)]
 pub struct Input {
     pub name: String,
     pub body: String,

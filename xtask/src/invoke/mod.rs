@@ -169,3 +169,18 @@ async fn remote(target: &Target, payload: Vec<u8>) -> Result<()> {
     }
     Ok(())
 }
+
+impl crate::flags::Invoke {
+    pub async fn run(self) -> Result<i32> {
+        let stage = crate::synth::load_stage(&self.stage)?;
+        let args = Args {
+            function: self.function,
+            event: self.event,
+            data: self.data,
+            env: self.env,
+            local: self.local,
+        };
+        run(args, stage).await?;
+        Ok(0)
+    }
+}

@@ -192,3 +192,64 @@ async fn serve_mips(port: u16) -> Result<()> {
     axum::serve(listener, app).await?;
     Ok(())
 }
+
+/// Where `local serve` runs upload-processor's fake mentor GraphQL: the next port after
+/// skill-sync's fakes. (The stage has no upload-processor settings naming it yet; when it has,
+/// `served` should read the port from its GraphQL URL as it does for the others.)
+pub const GRAPHQL_PORT: u16 = 5106;
+
+/// Serve upload-processor's fake mentor GraphQL (`upload_processor::fake`, its default JWT
+/// secret and API key) on `port` until killed.
+pub async fn serve_graphql(port: Option<u16>) -> Result<()> {
+    let Some(port) = port else {
+        return std::future::pending().await;
+    };
+    upload_processor::fake::serve(([127, 0, 0, 1], port).into())
+        .await
+        .with_context(|| format!("serving the fake mentor GraphQL on 127.0.0.1:{port}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn the_graphql_fake_serves_graphql_and_its_seeding_routes() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        tokio::spawn(super::serve_graphql(Some(port)));
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let mut calls = None;
+        for _ in 0..100 {
+            if let Ok(r) = http.get(format!("{base}/_fake/calls")).send().await {
+                calls = Some(r.json::<serde_json::Value>().await.unwrap());
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(calls, Some(serde_json::json!([])));
+        // every GraphQL call is recorded, for the end-to-end test to read back
+        http.post(format!("{base}/graphql"))
+            .json(&serde_json::json!({"query": "{ question(id: \"q\") { name } }"}))
+            .send()
+            .await
+            .unwrap();
+        let calls: serde_json::Value = http
+            .get(format!("{base}/_fake/calls"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(calls.as_array().map(Vec::len), Some(1), "{calls}");
+        let local = crate::synth::load_stage("local").unwrap();
+        let served = super::super::served(&local);
+        assert!(
+            served.contains(&("fake GraphQL", super::GRAPHQL_PORT, "--graphql-port")),
+            "{served:?}"
+        );
+    }
+}

@@ -92,6 +92,7 @@ fn served(stage: &Stage) -> Vec<(&'static str, u16, &'static str)> {
             local_port(&s.skill_sync.github_api_url),
             "--github-port",
         ),
+        ("fake GraphQL", Some(fakes::GRAPHQL_PORT), "--graphql-port"),
     ]
     .into_iter()
     .filter_map(|(name, port, flag)| Some((name, port?, flag)))
@@ -256,6 +257,7 @@ pub async fn serve(
     mips: Option<u16>,
     dap: Option<u16>,
     skill_sync: fakes::SkillSyncPorts,
+    graphql: Option<u16>,
     schedules: bool,
 ) -> Result<()> {
     let lambda = async {
@@ -281,7 +283,51 @@ pub async fn serve(
     tokio::try_join!(
         lambda,
         fakes::serve(mips, dap),
-        fakes::serve_skill_sync(skill_sync.airtable, skill_sync.badgr, skill_sync.github)
+        fakes::serve_skill_sync(skill_sync.airtable, skill_sync.badgr, skill_sync.github),
+        fakes::serve_graphql(graphql)
     )?;
     Ok(())
+}
+
+impl crate::flags::Local {
+    pub async fn run(self) -> Result<i32> {
+        use crate::flags::LocalAction;
+        let stage = crate::synth::load_stage("local")?;
+        match self.action {
+            LocalAction::Up { schedules } => {
+                up_with(&stage, Options { schedules }).await?;
+                status(&stage)?;
+            }
+            LocalAction::Down => down(&stage)?,
+            LocalAction::Status => status(&stage)?,
+            LocalAction::Serve {
+                lambda_port,
+                mips_port,
+                dap_port,
+                airtable_port,
+                badgr_port,
+                github_port,
+                graphql_port,
+                schedules,
+            } => {
+                let skill_sync = fakes::SkillSyncPorts {
+                    airtable: airtable_port,
+                    badgr: badgr_port,
+                    github: github_port,
+                };
+                serve(
+                    &stage,
+                    lambda_port,
+                    mips_port,
+                    dap_port,
+                    skill_sync,
+                    graphql_port,
+                    schedules,
+                )
+                .await?
+            }
+            LocalAction::Messages(args) => return args.run(&stage).await,
+        }
+        Ok(0)
+    }
 }

@@ -11,6 +11,13 @@ so that what the local stage needs from moto works without Docker:
   the local Lambda service instead of Docker.
 - S3 buckets created or updated by CloudFormation get their NotificationConfiguration (moto's
   CloudFormation handler ignores it), so S3 events reach Lambda, SQS and SNS as configured.
+- Lambda layers from CloudFormation work: `Ref` is the version's ARN, a function keeps its
+  `Layers`, an update publishes a new version, and GetLayerVersion's Content.Location names the zip in S3 (moto answers `s3://`),
+  which the local Lambda service unpacks under the function's /opt.
+- Transcribe jobs complete: StartTranscriptionJob answers IN_PROGRESS, then a local transcript
+  (and the VTT subtitles asked for) is written to the output bucket, so its S3 notification
+  fires, and the job is COMPLETED. The media is read from the emulator's S3: an MP3 or WAV
+  without audio frames gives an empty transcript, others a fixed text timed over their length.
 - SQS does not invoke event source mappings inside SendMessage: the local Lambda service polls.
 - SNS messages stay readable: GET /_local/sns/messages?TopicArn=ARN, GET /_local/sns/topics.
 - GET /_local/health tells an xtask which launcher runs (the sha256 of this file).
@@ -265,6 +272,50 @@ def patch_lambda():
     LambdaFunction.invoke = invoke
 
 
+def patch_lambda_layers():
+    from moto.awslambda.models import LambdaFunction, LayerVersion
+
+    create_function = LambdaFunction.create_from_cloudformation_json
+
+    def create_function_from_cfn(cls, resource_name, cloudformation_json, *args, **kwargs):
+        # moto's AWS::Lambda::Function drops `Layers` on create (an update keeps them)
+        fn = create_function.__func__(cls, resource_name, cloudformation_json, *args, **kwargs)
+        layers = (cloudformation_json.get("Properties") or {}).get("Layers")
+        if layers:
+            fn.layers = fn._get_layers_data(layers)
+        return fn
+
+    LambdaFunction.create_from_cloudformation_json = classmethod(create_function_from_cfn)
+
+    # without it, CloudFormation's `Ref` of a layer version is the model object, and a function
+    # created with it fails on an "unknown" layer
+    LayerVersion.physical_resource_id = property(lambda self: self.arn)
+
+    # a layer version is immutable: CloudFormation replaces it, which moto skips (the stack
+    # would keep the old zip); publish a new version as AWS does
+    def update_from_cfn(cls, original_resource, new_resource_name, cloudformation_json,
+                        account_id, region_name):
+        return cls.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name
+        )
+
+    LayerVersion.update_from_cloudformation_json = classmethod(update_from_cfn)
+
+    get_layer_version = LayerVersion.get_layer_version
+
+    def with_location(self):
+        # AWS answers a presigned URL of the zip; moto `s3://`, which names nothing
+        version = get_layer_version(self)
+        bucket, key = self.content.get("S3Bucket"), self.content.get("S3Key")
+        if bucket and key:
+            version["Content"]["Location"] = (
+                f"https://{bucket}.s3.{self.region}.amazonaws.com/{urllib.parse.quote(key)}"
+            )
+        return version
+
+    LayerVersion.get_layer_version = with_location
+
+
 # --- S3 ---------------------------------------------------------------------------------------
 
 
@@ -438,6 +489,238 @@ def topic_messages(topic):
     return out
 
 
+# --- Transcribe -------------------------------------------------------------------------------
+
+# seconds a job stays IN_PROGRESS before its output is written, so a caller sees both statuses
+TRANSCRIBE_SECONDS = 0.5
+# how long each word of the local transcript lasts when the media's length is unknown
+WORD_SECONDS = 0.5
+
+MP3_BITRATES = {
+    # MPEG-1 Layer III, then MPEG-2 and 2.5 Layer III, in kbit/s by the header's index
+    1: [0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320],
+    2: [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160],
+}
+
+
+def s3_object_of_uri(uri):
+    """(bucket, key) of a MediaFileUri: s3://b/k, https://s3.<region>.amazonaws.com/b/k (path
+    style, what the upload processor sends) or https://b.s3.<region>.amazonaws.com/k."""
+    parsed = urllib.parse.urlparse(uri or "")
+    path = urllib.parse.unquote(parsed.path.lstrip("/"))
+    host = parsed.netloc
+    if parsed.scheme == "s3":
+        return host, path
+    if host.startswith("s3.") or host.startswith("s3-"):
+        bucket, _, key = path.partition("/")
+        return bucket, key
+    if ".s3." in host or ".s3-" in host:
+        return host.split(".s3")[0], path
+    return None, None
+
+
+def mp3_audio(data):
+    """(frames, seconds) of an MP3's Layer III frames, after an ID3v2 tag; None when the data
+    holds no such frame at all (not an MP3, or an empty one)."""
+    i = 0
+    if data[:3] == b"ID3" and len(data) >= 10:
+        i = 10 + ((data[6] & 0x7F) << 21 | (data[7] & 0x7F) << 14
+                  | (data[8] & 0x7F) << 7 | (data[9] & 0x7F))
+    frames, seconds = 0, 0.0
+    while i + 4 <= len(data):
+        b1, b2 = data[i + 1], data[i + 2]
+        version = (b1 >> 3) & 3  # 3 MPEG-1, 2 MPEG-2, 0 MPEG-2.5
+        bitrate, rate = b2 >> 4, (b2 >> 2) & 3
+        if (data[i] != 0xFF or b1 & 0xE0 != 0xE0 or version == 1 or (b1 >> 1) & 3 != 1
+                or bitrate in (0, 15) or rate == 3):
+            if frames:
+                break  # trailing tags
+            i += 1  # junk before the first frame
+            continue
+        mpeg1 = version == 3
+        sample_rate = [44100, 48000, 32000][rate] >> {3: 0, 2: 1, 0: 2}[version]
+        kbps = MP3_BITRATES[1 if mpeg1 else 2][bitrate]
+        length = (144 if mpeg1 else 72) * kbps * 1000 // sample_rate + ((b2 >> 1) & 1)
+        frames += 1
+        seconds += (1152 if mpeg1 else 576) / sample_rate
+        i += length
+    return (frames, seconds) if frames else None
+
+
+def wav_audio(data):
+    """(has audio, seconds) from a WAV's fmt and data chunks; None when it is not a WAV."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    i, byte_rate = 12, 0
+    while i + 8 <= len(data):
+        chunk, size = data[i:i + 4], int.from_bytes(data[i + 4:i + 8], "little")
+        if chunk == b"fmt " and size >= 12:
+            byte_rate = int.from_bytes(data[i + 16:i + 20], "little")
+        if chunk == b"data":
+            size = min(size, len(data) - i - 8)
+            return size > 0, (size / byte_rate if byte_rate else None)
+        i += 8 + size + (size & 1)
+    return False, 0.0
+
+
+def media_audio(data):
+    """(has audio, seconds or None). Cheap and partial: MP3 (what the upload processor sends)
+    and WAV are read; anything else is taken as audio of unknown length. Silence is audio."""
+    if not data:
+        return False, 0.0
+    wav = wav_audio(data)
+    if wav is not None:
+        return wav
+    mp3 = mp3_audio(data)
+    if mp3 is not None:
+        return True, mp3[1]
+    if data[:3] == b"ID3" or data[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"):
+        return False, 0.0  # an MP3 (its tag or a header) without one whole frame
+    return True, None
+
+
+def local_transcript(job, media_key, has_audio, seconds):
+    """Transcribe's output JSON with a fixed text that says it is local, its words timed
+    evenly over the media; no items and an empty text for media without audio."""
+    words = ["Local", "transcription", "of", media_key] if has_audio else []
+    span = seconds if seconds else WORD_SECONDS * len(words)
+    step = span / len(words) if words else 0
+    items = [
+        {
+            "start_time": f"{n * step:.3f}",
+            "end_time": f"{(n + 1) * step:.3f}",
+            "alternatives": [{"confidence": "1.0", "content": word}],
+            "type": "pronunciation",
+        }
+        for n, word in enumerate(words)
+    ]
+    if words:
+        items.append({"alternatives": [{"confidence": "0.0", "content": "."}],
+                      "type": "punctuation"})
+    return {
+        "jobName": job.transcription_job_name,
+        "accountId": job._account_id,
+        "status": "COMPLETED",
+        "results": {
+            "transcripts": [{"transcript": " ".join(words) + "." if words else ""}],
+            "items": items,
+        },
+    }
+
+
+def vtt_time(seconds):
+    ms = int(round(seconds * 1000))
+    return f"{ms // 3600000:02}:{ms // 60000 % 60:02}:{ms // 1000 % 60:02}.{ms % 1000:03}"
+
+
+def local_vtt(transcript):
+    """WebVTT of the transcript: one cue over its words, as Transcribe would cue a short clip."""
+    text = transcript["results"]["transcripts"][0]["transcript"]
+    timed = [i for i in transcript["results"]["items"] if i["type"] == "pronunciation"]
+    if not text:
+        return "WEBVTT\n\n"
+    start, end = float(timed[0]["start_time"]), float(timed[-1]["end_time"])
+    return f"WEBVTT\n\n1\n{vtt_time(start)} --> {vtt_time(end)}\n{text}\n\n"
+
+
+def output_keys(job):
+    """The transcript's key and the subtitles' key without extension, as Transcribe names
+    them: OutputKey (a `…/` folder gets the job's name), `.json` added when missing."""
+    key = job.output_key or job.transcription_job_name
+    if key.endswith("/"):
+        key += job.transcription_job_name
+    base = key[: -len(".json")] if key.endswith(".json") else key
+    return base + ".json", base
+
+
+def complete_transcription(job):
+    from moto.core.utils import utcnow
+    from moto.s3.models import s3_backends
+    from moto.utilities.utils import get_partition
+
+    time.sleep(TRANSCRIBE_SECONDS)
+    name = job.transcription_job_name
+    s3 = s3_backends[job._account_id][get_partition(job._region_name)]
+    uri = (job.media or {}).get("MediaFileUri")
+    bucket, key = s3_object_of_uri(uri)
+    try:
+        data = s3.get_object(bucket, key).value
+    except Exception as e:
+        job.failure_reason = (
+            f"The URI that you provided doesn't point to an S3 object ({uri}: {e!r})"
+        )
+        job.status = "FAILED"
+        log(f"transcribe {name}: FAILED, no media at {uri}")
+        return
+    has_audio, seconds = media_audio(data)
+    transcript = local_transcript(job, key, has_audio, seconds)
+    out = job._output_bucket_name
+    region = job._region_name
+    objects = []
+    if out:
+        json_key, base = output_keys(job)
+        objects.append((json_key, json.dumps(transcript).encode("utf-8"), "application/json"))
+        formats = [f.lower() for f in (job.subtitles or {}).get("Formats") or []]
+        if "vtt" in formats:
+            objects.append((base + ".vtt", local_vtt(transcript).encode("utf-8"), "text/vtt"))
+        try:
+            s3.get_bucket(out)
+        except Exception:
+            job.failure_reason = f"The output bucket {out} does not exist."
+            job.status = "FAILED"
+            log(f"transcribe {name}: FAILED, no output bucket {out}")
+            return
+        prefix = f"https://s3.{region}.amazonaws.com/{out}/"
+        job.transcript = {"TranscriptFileUri": prefix + json_key}
+        job.output_location_type = "CUSTOMER_BUCKET"
+    else:
+        # Transcribe's own bucket, which nobody can read here
+        prefix = f"https://s3.{region}.amazonaws.com/aws-transcribe-{region}-prod/{name}/"
+        job.transcript = {"TranscriptFileUri": prefix + "asrOutput.json"}
+    job.subtitles["SubtitleFileUris"] = [
+        prefix + key for key, _, _ in objects if not key.endswith(".json")
+    ]
+    job.completion_time = utcnow()
+    # done before the objects appear: a function woken by their notification finds it so
+    job.status = "COMPLETED"
+    for key, body, content_type in objects:
+        # through the backend: S3's notification fires as for a client's PutObject
+        written = s3.put_object(out, key, body)
+        try:
+            written.set_metadata({"Content-Type": content_type})
+        except Exception:
+            pass
+    log(f"transcribe {name}: COMPLETED ({'audio' if has_audio else 'no audio'}, "
+        f"{len(objects)} objects in {out or 'the service bucket'})")
+
+
+def patch_transcribe():
+    from moto.core.utils import utcnow
+    from moto.transcribe.models import FakeTranscriptionJob, TranscribeBackend
+
+    # moto advances a job one status per GetTranscriptionJob and writes nothing; here the job
+    # moves on its own (complete_transcription), whoever asks and however often
+    FakeTranscriptionJob.status = property(
+        lambda self: self._status, lambda self, value: setattr(self, "_status", value)
+    )
+    start = TranscribeBackend.start_transcription_job
+
+    def start_transcription_job(self, *args, **kwargs):
+        start(self, *args, **kwargs)
+        name = kwargs.get("transcription_job_name") or args[0]
+        job = self.transcriptions[name]
+        job.status = "IN_PROGRESS"
+        job.start_time = utcnow()
+        if not job.media_format:
+            ext = (job.media or {}).get("MediaFileUri", "").rsplit(".", 1)[-1].lower()
+            job.media_format = ext if ext in ("mp3", "mp4", "wav", "flac", "ogg", "webm") else "mp3"
+        answer = job.response_object("CREATE")
+        threading.Thread(target=complete_transcription, args=(job,), daemon=True).start()
+        return answer
+
+    TranscribeBackend.start_transcription_job = start_transcription_job
+
+
 # --- the server -------------------------------------------------------------------------------
 
 
@@ -520,9 +803,11 @@ def main():
     patch_stepfunctions()
     patch_jsonpath()
     patch_lambda()
+    patch_lambda_layers()
     patch_s3()
     patch_sqs()
     patch_sns()
+    patch_transcribe()
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))

@@ -128,6 +128,19 @@ pub async fn seed(stage: &Stage) -> Result<()> {
     )
     .await?;
     // no GitHub token secret: skill-sync then calls GitHub anonymously, as the fake allows
+    let up = &s.upload_processor;
+    create_secret(
+        &secrets,
+        &up.jwt_secret(stage),
+        upload_processor::fake::JWT_SECRET,
+    )
+    .await?;
+    create_secret(
+        &secrets,
+        &up.graphql_api_key_secret(stage),
+        upload_processor::fake::API_KEY,
+    )
+    .await?;
     Ok(())
 }
 

@@ -590,6 +590,54 @@ pub mod function {
         pub subnet_ids: Option<Vec<Val<String>>>,
     }
 }
+pub mod layer_version {
+    use crate::cfn::{CfnResource, Json, Val};
+    use serde::Serialize;
+    use std::collections::BTreeMap;
+    /// `AWS::Lambda::LayerVersion`
+    #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+    pub struct CfnLayerVersion {
+        #[serde(
+            rename = "CompatibleArchitectures",
+            skip_serializing_if = "Option::is_none"
+        )]
+        pub compatible_architectures: Option<Vec<Val<String>>>,
+        #[serde(rename = "CompatibleRuntimes", skip_serializing_if = "Option::is_none")]
+        pub compatible_runtimes: Option<Vec<Val<String>>>,
+        /// Required.
+        #[serde(rename = "Content", skip_serializing_if = "Option::is_none")]
+        pub content: Option<Content>,
+        #[serde(rename = "Description", skip_serializing_if = "Option::is_none")]
+        pub description: Option<Val<String>>,
+        #[serde(rename = "LayerName", skip_serializing_if = "Option::is_none")]
+        pub layer_name: Option<Val<String>>,
+        #[serde(rename = "LayerVersionArn", skip_serializing_if = "Option::is_none")]
+        pub layer_version_arn: Option<Val<String>>,
+        #[serde(rename = "LicenseInfo", skip_serializing_if = "Option::is_none")]
+        pub license_info: Option<Val<String>>,
+    }
+    impl CfnResource for CfnLayerVersion {
+        const TYPE: &'static str = "AWS::Lambda::LayerVersion";
+        const REQUIRED: &'static [&'static str] = &["Content"];
+        const ATTRIBUTES: &'static [&'static str] = &["LayerVersionArn"];
+    }
+    #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+    pub struct Content {
+        /// Required.
+        #[serde(rename = "S3Bucket", skip_serializing_if = "Option::is_none")]
+        pub s3_bucket: Option<Val<String>>,
+        /// Required.
+        #[serde(rename = "S3Key", skip_serializing_if = "Option::is_none")]
+        pub s3_key: Option<Val<String>>,
+        #[serde(
+            rename = "S3ObjectStorageMode",
+            skip_serializing_if = "Option::is_none"
+        )]
+        pub s3_object_storage_mode: Option<Val<String>>,
+        #[serde(rename = "S3ObjectVersion", skip_serializing_if = "Option::is_none")]
+        pub s3_object_version: Option<Val<String>>,
+    }
+}
 pub mod permission {
     use crate::cfn::{CfnResource, Json, Val};
     use serde::Serialize;

@@ -5,6 +5,7 @@ pub mod cloud_watch;
 pub mod ec2;
 pub mod events;
 pub mod iam;
+pub mod kms;
 pub mod lambda;
 pub mod logs;
 pub mod rds;
@@ -49,6 +50,11 @@ pub fn schema_info(type_name: &str) -> Option<(&'static [&'static str], &'static
             events::rule::CfnRule::ATTRIBUTES,
         ),
         "AWS::IAM::Role" => (iam::role::CfnRole::REQUIRED, iam::role::CfnRole::ATTRIBUTES),
+        "AWS::KMS::Alias" => (
+            kms::alias::CfnAlias::REQUIRED,
+            kms::alias::CfnAlias::ATTRIBUTES,
+        ),
+        "AWS::KMS::Key" => (kms::key::CfnKey::REQUIRED, kms::key::CfnKey::ATTRIBUTES),
         "AWS::Lambda::EventInvokeConfig" => (
             lambda::event_invoke_config::CfnEventInvokeConfig::REQUIRED,
             lambda::event_invoke_config::CfnEventInvokeConfig::ATTRIBUTES,
@@ -60,6 +66,10 @@ pub fn schema_info(type_name: &str) -> Option<(&'static [&'static str], &'static
         "AWS::Lambda::Function" => (
             lambda::function::CfnFunction::REQUIRED,
             lambda::function::CfnFunction::ATTRIBUTES,
+        ),
+        "AWS::Lambda::LayerVersion" => (
+            lambda::layer_version::CfnLayerVersion::REQUIRED,
+            lambda::layer_version::CfnLayerVersion::ATTRIBUTES,
         ),
         "AWS::Lambda::Permission" => (
             lambda::permission::CfnPermission::REQUIRED,

@@ -6,6 +6,7 @@
 //! start-lambda` does for SAM, without Docker.
 
 mod code;
+pub(crate) mod layers;
 mod logs;
 
 use std::collections::BTreeMap;
@@ -253,14 +254,34 @@ impl Service {
         // the emulator may drop `Architectures`; the binary itself says what it is
         let arm64 =
             config.architectures().contains(&Architecture::Arm64) || code::is_arm64(&bootstrap);
+        let needs_qemu = std::env::consts::ARCH != "aarch64";
+        if arm64 && needs_qemu && !system::has_qemu() {
+            return Err(service_error(format!(
+                "{name} is an arm64 function and this host needs qemu to run it: install qemu-user-static and libc6-arm64-cross (`cargo xtask invoke` does so when missing)"
+            )));
+        }
+        // the layers' arm64 programs need qemu whatever the bootstrap is
+        let qemu = (needs_qemu && system::has_qemu()).then(|| system::qemu_prefix().to_vec());
+        let arns: Vec<String> = config
+            .layers()
+            .iter()
+            .filter_map(|l| l.arn().map(str::to_string))
+            .collect();
+        let opt = if arns.is_empty() {
+            None
+        } else {
+            let opt = layers::prepare(&self.lambda, &self.s3, &arns, qemu.as_deref())
+                .await
+                .map_err(|e| service_error(format!("the layers of {name}: {e:#}")))?;
+            Some(opt)
+        };
         let mut command = Vec::new();
-        if arm64 && std::env::consts::ARCH != "aarch64" {
-            if !system::has_qemu() {
-                return Err(service_error(format!(
-                    "{name} is an arm64 function and this host needs qemu to run it: install qemu-user-static and libc6-arm64-cross (`cargo xtask invoke` does so when missing)"
-                )));
-            }
-            command.extend(system::qemu_prefix());
+        if let Some(qemu) = qemu.filter(|_| arm64) {
+            // the layers' root as sysroot: the function's `/opt/...` paths read the layers
+            command.extend(match &opt {
+                Some(opt) => layers::with_sysroot(qemu, &opt.root),
+                None => qemu,
+            });
         }
         command.push(bootstrap.display().to_string());
         let memory = config.memory_size().unwrap_or(128) as u64;
@@ -274,6 +295,10 @@ impl Service {
             .collect();
         for (k, v) in lambda_variables(name, memory, &self.region, &self.emulator, &stream) {
             env.insert(k.into(), v);
+        }
+        // over the configuration: a deployed `FFMPEG_PATH=/opt/bin/ffmpeg` cannot run here
+        for (k, v) in opt.into_iter().flat_map(|o| o.env) {
+            env.insert(k, v);
         }
         let process = Process {
             arn: config.function_arn().unwrap_or(name).to_string(),

@@ -873,3 +873,301 @@ async fn a_buckets_notification_configuration_from_cloudformation_applies() {
     }
     assert_eq!(keys, vec![json!("in/a.webm")]);
 }
+
+/// A call of the emulator's Transcribe (JSON 1.1; xtask has no Transcribe SDK).
+async fn transcribe(e: &Emulator, action: &str, body: Value) -> Value {
+    let response = reqwest::Client::new()
+        .post(&e.endpoint)
+        .header("X-Amz-Target", format!("Transcribe.{action}"))
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=test/20250101/us-east-1/transcribe/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert!(status.is_success(), "{action}: {status} {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn s3_client(conf: &SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(conf)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+async fn object(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<Vec<u8>> {
+    let got = s3.get_object().bucket(bucket).key(key).send().await.ok()?;
+    Some(got.body.collect().await.unwrap().into_bytes().to_vec())
+}
+
+/// `frames` MPEG-1 Layer III frames of 128 kbit/s at 44.1 kHz (417 bytes, 1152 samples each),
+/// after an ID3v2 tag; silent, which the emulator still counts as audio.
+fn mp3(frames: usize) -> Vec<u8> {
+    let mut bytes = b"ID3\x04\x00\x00\x00\x00\x00\x00".to_vec();
+    for _ in 0..frames {
+        let mut frame = vec![0u8; 417];
+        frame[..4].copy_from_slice(&[0xFF, 0xFB, 0x90, 0x00]);
+        bytes.extend(frame);
+    }
+    bytes
+}
+
+/// An input bucket holding `media`, an output bucket notifying a function of `.json` and
+/// `.vtt` objects, and a job started on them as the upload processor starts its jobs.
+async fn transcription(e: &Emulator, media: Vec<u8>) -> (String, String, String, String) {
+    let conf = config(e).await;
+    let s3 = s3_client(&conf);
+    let (function, function_arn) = function(&conf, "collect").await;
+    let (input, output) = (unique("transcribe-in"), unique("transcribe-out"));
+    for bucket in [&input, &output] {
+        s3.create_bucket().bucket(bucket).send().await.unwrap();
+    }
+    use aws_sdk_s3::types::{Event, LambdaFunctionConfiguration, NotificationConfiguration};
+    s3.put_bucket_notification_configuration()
+        .bucket(&output)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .lambda_function_configurations(
+                    LambdaFunctionConfiguration::builder()
+                        .lambda_function_arn(&function_arn)
+                        .events(Event::S3ObjectCreated)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // the literal `$` of the original's input key (spec §10 #1) must not matter
+    let media_key = "m1/q1/$t1/answer.mp3";
+    s3.put_object()
+        .bucket(&input)
+        .key(media_key)
+        .body(media.into())
+        .send()
+        .await
+        .unwrap();
+    let job = unique("m1_q1_t1");
+    let started = transcribe(
+        e,
+        "StartTranscriptionJob",
+        json!({
+            "TranscriptionJobName": job,
+            "LanguageCode": "en-US",
+            "Media": {"MediaFileUri": format!("https://s3.us-east-1.amazonaws.com/{input}/{media_key}")},
+            "MediaFormat": "mp3",
+            "OutputBucketName": output,
+            "OutputKey": "m1/q1/t1/transcribe.json",
+            "Subtitles": {"Formats": ["vtt"]},
+        }),
+    )
+    .await;
+    assert_eq!(
+        started["TranscriptionJob"]["TranscriptionJobStatus"], "IN_PROGRESS",
+        "{started}"
+    );
+    (job, output, function, media_key.to_string())
+}
+
+async fn completed(e: &Emulator, job: &str) -> Value {
+    eventually("the transcription job to complete", async || {
+        let got = transcribe(
+            e,
+            "GetTranscriptionJob",
+            json!({"TranscriptionJobName": job}),
+        )
+        .await;
+        let status = got["TranscriptionJob"]["TranscriptionJobStatus"].clone();
+        assert_ne!(status, "FAILED", "{got}");
+        (status == "COMPLETED").then_some(got)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_transcription_job_writes_a_transcript_and_vtt_whose_notifications_reach_lambda() {
+    let e = emulator();
+    let s3 = s3_client(&config(e).await);
+    let (job, output, function, media_key) = transcription(e, mp3(100)).await;
+    let got = completed(e, &job).await;
+    let uri = got["TranscriptionJob"]["Transcript"]["TranscriptFileUri"]
+        .as_str()
+        .unwrap();
+    assert!(
+        uri.ends_with(&format!("/{output}/m1/q1/t1/transcribe.json")),
+        "{uri}"
+    );
+
+    let json = object(&s3, &output, "m1/q1/t1/transcribe.json")
+        .await
+        .expect("the transcript in the output bucket");
+    let transcript: Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(transcript["status"], "COMPLETED");
+    assert_eq!(transcript["jobName"], job.as_str());
+    let text = transcript["results"]["transcripts"][0]["transcript"]
+        .as_str()
+        .unwrap();
+    assert_eq!(text, format!("Local transcription of {media_key}."));
+    let items = transcript["results"]["items"].as_array().unwrap();
+    let words: Vec<&Value> = items
+        .iter()
+        .filter(|i| i["type"] == "pronunciation")
+        .collect();
+    assert_eq!(words.len(), 4);
+    assert_eq!(items.last().unwrap()["type"], "punctuation");
+    assert!(items.last().unwrap().get("start_time").is_none());
+    // 100 frames of 1152 samples at 44.1 kHz: the words span the clip, not more
+    let end: f64 = words[3]["end_time"].as_str().unwrap().parse().unwrap();
+    assert!((end - 100.0 * 1152.0 / 44100.0).abs() < 0.01, "{end}");
+
+    let vtt = object(&s3, &output, "m1/q1/t1/transcribe.vtt")
+        .await
+        .expect("the subtitles beside the transcript");
+    let vtt = String::from_utf8(vtt).unwrap();
+    assert!(
+        vtt.starts_with("WEBVTT\n\n1\n00:00:00.000 --> 00:00:02.612\n"),
+        "{vtt}"
+    );
+    assert!(vtt.contains(text));
+
+    let keys = eventually("both notifications", async || {
+        let mut keys: Vec<String> = calls_to(e, &function)
+            .iter()
+            .map(|c| {
+                c.event["Records"][0]["s3"]["object"]["key"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        keys.sort();
+        (keys.len() >= 2).then_some(keys)
+    })
+    .await;
+    assert_eq!(
+        keys,
+        ["m1/q1/t1/transcribe.json", "m1/q1/t1/transcribe.vtt"]
+    );
+}
+
+#[tokio::test]
+async fn media_without_audio_frames_gets_an_empty_transcript() {
+    let e = emulator();
+    let s3 = s3_client(&config(e).await);
+    let (job, output, _, _) = transcription(e, mp3(0)).await;
+    completed(e, &job).await;
+    let json = object(&s3, &output, "m1/q1/t1/transcribe.json")
+        .await
+        .unwrap();
+    let transcript: Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(transcript["results"]["transcripts"][0]["transcript"], "");
+    assert_eq!(transcript["results"]["items"], json!([]));
+    let vtt = object(&s3, &output, "m1/q1/t1/transcribe.vtt")
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8(vtt).unwrap(), "WEBVTT\n\n");
+}
+
+fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (path, bytes) in entries {
+        let options = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
+        zip.start_file(*path, options).unwrap();
+        zip.write_all(bytes).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
+
+#[tokio::test]
+async fn a_functions_layers_from_cloudformation_unpack_in_order_under_its_opt() {
+    let e = emulator();
+    let conf = config(e).await;
+    let s3 = s3_client(&conf);
+    let bucket = unique("assets");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    // unique contents: a fresh directory under target/local/lambda for this run
+    let run = uuid::Uuid::new_v4().to_string();
+    let first = zip_of(&[
+        ("bin/tool", b"#!/bin/sh\necho first\n"),
+        ("share/first.txt", run.as_bytes()),
+    ]);
+    let second = zip_of(&[("bin/tool", b"#!/bin/sh\necho second\n")]);
+    for (key, zip) in [("assets/first.zip", first), ("assets/second.zip", second)] {
+        s3.put_object()
+            .bucket(&bucket)
+            .key(key)
+            .body(zip.into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let layer = |key: &str| {
+        json!({"Type": "AWS::Lambda::LayerVersion", "Properties": {
+            "Content": {"S3Bucket": bucket, "S3Key": key},
+            "CompatibleArchitectures": ["arm64"],
+        }})
+    };
+    let role = role(&conf).await;
+    let name = unique("with-layers");
+    stack(
+        &conf,
+        json!({
+            "First": layer("assets/first.zip"),
+            "Second": layer("assets/second.zip"),
+            "Fn": {"Type": "AWS::Lambda::Function", "Properties": {
+                "FunctionName": name,
+                "Runtime": "provided.al2023",
+                "Handler": "bootstrap",
+                "Role": role,
+                "Code": {"ZipFile": "unused"},
+                "Layers": [{"Ref": "First"}, {"Ref": "Second"}],
+            }},
+        }),
+    )
+    .await;
+    let lambda = aws_sdk_lambda::Client::new(&conf);
+    let config = lambda
+        .get_function()
+        .function_name(&name)
+        .send()
+        .await
+        .unwrap()
+        .configuration
+        .unwrap();
+    let arns: Vec<String> = config
+        .layers()
+        .iter()
+        .map(|l| l.arn().unwrap().to_string())
+        .collect();
+    assert_eq!(arns.len(), 2, "{arns:?}");
+    assert!(arns.iter().all(|a| a.contains(":layer:")), "{arns:?}");
+
+    let opt = crate::local::lambda::layers::prepare(&lambda, &s3, &arns, None)
+        .await
+        .unwrap();
+    let dir = opt.root.join("opt");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("bin/tool")).unwrap(),
+        "#!/bin/sh\necho second\n",
+        "the later layer wins"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("share/first.txt")).unwrap(),
+        run
+    );
+    let env: std::collections::BTreeMap<_, _> = opt.env.into_iter().collect();
+    let out = std::process::Command::new(&env["TOOL_PATH"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "second\n");
+    std::fs::remove_dir_all(opt.root.parent().unwrap()).unwrap();
+}

@@ -1,0 +1,65 @@
+//! What the steps and the transcribe function read from the environment once per cold start:
+//! buckets, the GraphQL endpoint and the service key (a Secrets Manager secret, read once, never
+//! logged), ffmpeg's path.
+
+use std::time::Duration;
+
+use crate::graphql::{Credentials, GraphqlClient};
+
+/// The HTTP client GraphQL calls share: rustls, a connect timeout; each call has its own total
+/// timeout ([`crate::graphql::DEFAULT_TIMEOUT`]).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("upload-processor/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .expect("a TLS backend is compiled in")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    #[error("environment variable {0} is missing or empty")]
+    Missing(&'static str),
+    #[error("reading the secret named by {var}: {message}")]
+    Secret { var: &'static str, message: String },
+}
+
+/// A variable that must be set and non-empty.
+pub fn required(name: &'static str) -> Result<String, EnvError> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
+        _ => Err(EnvError::Missing(name)),
+    }
+}
+
+/// The GraphQL client of `GRAPHQL_ENDPOINT` and the service key read from the secret named by
+/// `GRAPHQL_API_KEY_SECRET`: the asynchronous steps never hold a user's JWT.
+pub async fn graphql(aws: &support::SdkConfig) -> Result<(GraphqlClient, Credentials), EnvError> {
+    let endpoint = required("GRAPHQL_ENDPOINT")?;
+    let secret_name = required("GRAPHQL_API_KEY_SECRET")?;
+    let key = support::secret_string(aws, &secret_name)
+        .await
+        .map_err(|message| EnvError::Secret {
+            var: "GRAPHQL_API_KEY_SECRET",
+            message,
+        })?;
+    if key.expose().trim().is_empty() {
+        return Err(EnvError::Secret {
+            var: "GRAPHQL_API_KEY_SECRET",
+            message: "the secret string is empty".into(),
+        });
+    }
+    let key = support::Secret::new(key.expose().trim());
+    Ok((
+        GraphqlClient::new(http_client(), endpoint),
+        Credentials::ServiceKey(key),
+    ))
+}
+
+/// `FFMPEG_PATH`, or the layer's binary.
+pub fn ffmpeg() -> crate::ffmpeg::Ffmpeg {
+    match std::env::var("FFMPEG_PATH") {
+        Ok(p) if !p.trim().is_empty() => crate::ffmpeg::Ffmpeg::new(p.trim()),
+        _ => crate::ffmpeg::Ffmpeg::lambda(),
+    }
+}

@@ -1,0 +1,479 @@
+//! `upload-processor`: mentorpal's answer uploads. A presigned POST puts the recording in the
+//! uploads bucket; `POST /upload/answer` starts the `process` state machine, which trims,
+//! transcodes (ffmpeg, from a layer) and transcribes (Amazon Transcribe, completed through the
+//! output bucket's notification) — `docs/upload-processor.md`.
+
+use serde::Deserialize;
+use state_machines::machines::upload_processor as machine;
+
+use super::{check, env};
+use crate::constructs::iam::Statement;
+use crate::constructs::*;
+use crate::stage::{FunctionOverrides, ScheduleExpr, Stage};
+
+pub const SERVICE: &str = "upload-processor";
+
+/// Where `cargo xtask build` writes the ffmpeg layer (xtask/src/layers): deploy uploads it
+/// content-addressed like the function zips.
+pub const FFMPEG_LAYER_ASSET: &str = "target/lambda/layers/ffmpeg.zip";
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub functions: Functions,
+    /// The mentor GraphQL endpoint. Required on AWS stages; the local stage's default is the
+    /// GraphQL fake that `local up` serves.
+    pub graphql_endpoint: Option<String>,
+    /// Secrets Manager secret holding the HS256 key of the users' JWTs; default
+    /// `<stage>/upload-processor/jwt-secret`.
+    pub jwt_secret: Option<String>,
+    /// Refuse tokens without `exp` (the original accepted them).
+    pub jwt_exp_required: bool,
+    /// Secrets Manager secret holding the service API key the asynchronous steps call GraphQL
+    /// with; default `<stage>/upload-processor/graphql-api-key`.
+    pub graphql_api_key_secret: Option<String>,
+    /// Largest upload the presigned POST admits, in MiB. Range 1–5120 (S3's single POST limit).
+    pub upload_max_mib: u32,
+    /// Origins allowed to POST uploads from a browser (the uploads bucket's CORS and the API's).
+    /// Default: none (no browser access).
+    pub cors_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Functions {
+    pub authorizer: Option<FunctionOverrides>,
+    pub api: Option<FunctionOverrides>,
+    pub steps: Option<FunctionOverrides>,
+    pub transcribe: Option<FunctionOverrides>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            functions: Functions::default(),
+            graphql_endpoint: None,
+            jwt_secret: None,
+            jwt_exp_required: true,
+            graphql_api_key_secret: None,
+            upload_max_mib: 100,
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
+/// The GraphQL fake's address on the local stage (`cargo xtask local up`).
+pub const LOCAL_GRAPHQL_ENDPOINT: &str = "http://127.0.0.1:5106/graphql";
+
+impl Settings {
+    pub(crate) fn validate(&self, local: bool) -> Result<(), (String, String)> {
+        check(
+            local || self.graphql_endpoint.is_some(),
+            "graphql_endpoint",
+            || "an AWS stage needs the mentor GraphQL URL (https://…/graphql)".into(),
+        )?;
+        check(
+            self.graphql_endpoint
+                .as_deref()
+                .is_none_or(|u| u.starts_with("https://") || (local && u.starts_with("http://"))),
+            "graphql_endpoint",
+            || "the GraphQL URL must be https:// (http:// only on the local stage)".into(),
+        )?;
+        check(
+            (1..=5120).contains(&self.upload_max_mib),
+            "upload_max_mib",
+            || format!("upload_max_mib must be 1-5120, got {}", self.upload_max_mib),
+        )
+    }
+
+    pub fn graphql_endpoint(&self) -> String {
+        self.graphql_endpoint
+            .clone()
+            .unwrap_or_else(|| LOCAL_GRAPHQL_ENDPOINT.into())
+    }
+
+    pub fn jwt_secret(&self, stage: &Stage) -> String {
+        self.jwt_secret
+            .clone()
+            .unwrap_or_else(|| format!("{}/upload-processor/jwt-secret", stage.name))
+    }
+
+    pub fn graphql_api_key_secret(&self, stage: &Stage) -> String {
+        self.graphql_api_key_secret
+            .clone()
+            .unwrap_or_else(|| format!("{}/upload-processor/graphql-api-key", stage.name))
+    }
+}
+
+pub fn stack(stage: &Stage) -> Stack {
+    let s = &stage.services.upload_processor;
+    let stack = Stack::new(
+        SERVICE,
+        stage,
+        "Mentor answer uploads: presigned POST, then trim, transcode and transcribe",
+    );
+    let uploads = Bucket::new(
+        &stack,
+        "uploads",
+        BucketProps {
+            expire_after_days: Some(30),
+            ..Default::default()
+        },
+    );
+    let media = Bucket::new(&stack, "media", BucketProps::default());
+    let transcripts = Bucket::new(
+        &stack,
+        "transcripts",
+        BucketProps {
+            expire_after_days: Some(7),
+            // its notification invokes a function that reads it: name-based references avoid
+            // the bucket → permission → function → role → bucket cycle
+            referenced_by_name: true,
+            ..Default::default()
+        },
+    );
+    let failed = Queue::dead_letter(
+        &stack,
+        "FailedUploads",
+        "failed-uploads",
+        DlqWriter::Account,
+    );
+    stack.suppress(
+        "PL010",
+        &failed.id,
+        "the last stop of a failed upload, written by the state machine's error handler: nothing \
+         consumes it, its alarm tells an operator, who re-drives the execution (no queue follows)",
+    );
+    let ffmpeg = LayerVersion::new(
+        &stack,
+        "ffmpeg",
+        LayerProps {
+            asset: FFMPEG_LAYER_ASSET.into(),
+            description: "Static arm64 ffmpeg 7.0.2 (imageio-ffmpeg wheel) at /opt/bin/ffmpeg"
+                .into(),
+            license_info: Some("GPL-3.0-or-later".into()),
+            ..Default::default()
+        },
+    );
+    let jwt_secret = Secret::from_name(&s.jwt_secret(stage));
+    let api_key = Secret::from_name(&s.graphql_api_key_secret(stage));
+    let graphql = s.graphql_endpoint();
+
+    let authorizer = Function::new(
+        &stack,
+        "authorizer",
+        FunctionProps {
+            description: "Verifies the bearer JWT of upload requests".into(),
+            config: stage.function_config(256, 5, &s.functions.authorizer),
+            environment: env(vec![
+                ("JWT_SECRET_NAME", jwt_secret.name.clone().into()),
+                ("JWT_EXP_REQUIRED", s.jwt_exp_required.to_string().into()),
+            ]),
+            ..Default::default()
+        },
+    );
+    jwt_secret.grant_read(&authorizer);
+
+    let steps = Function::new(
+        &stack,
+        "steps",
+        FunctionProps {
+            description: "Moves, probes, trims and transcodes uploads; marks failed uploads".into(),
+            config: stage.function_config(3008, 900, &s.functions.steps),
+            environment: env(vec![
+                ("GRAPHQL_ENDPOINT", graphql.clone().into()),
+                ("GRAPHQL_API_KEY_SECRET", api_key.name.clone().into()),
+                ("UPLOAD_BUCKET", uploads.name()),
+                ("STATIC_BUCKET", media.name()),
+                ("FFMPEG_PATH", "/opt/bin/ffmpeg".into()),
+            ]),
+            layers: vec![ffmpeg.clone()],
+            // a 100 MiB upload, its trim and two renditions side by side
+            ephemeral_storage_mb: Some(4096),
+        },
+    );
+    uploads.grant_read(&steps);
+    media.grant_read_write(&steps);
+    api_key.grant_read(&steps);
+
+    let transcribe = Function::new(
+        &stack,
+        "transcribe",
+        FunctionProps {
+            description:
+                "Starts Transcribe jobs, collects their subtitles, heartbeats running jobs".into(),
+            config: stage.function_config(512, 60, &s.functions.transcribe),
+            environment: env(vec![
+                ("GRAPHQL_ENDPOINT", graphql.clone().into()),
+                ("GRAPHQL_API_KEY_SECRET", api_key.name.clone().into()),
+                ("STATIC_BUCKET", media.name()),
+                ("TRANSCRIBE_OUTPUT_BUCKET", transcripts.name()),
+            ]),
+            ..Default::default()
+        },
+    );
+    // Transcribe reads the media and writes its output with the caller's permissions.
+    media.grant_read_write(&transcribe);
+    transcripts.grant_read_write(&transcribe);
+    api_key.grant_read(&transcribe);
+    stack.grant(
+        &transcribe.role_id(),
+        Statement::new(
+            &["transcribe:StartTranscriptionJob", "transcribe:GetTranscriptionJob"],
+            vec![crate::cfn::sub(
+                "arn:${AWS::Partition}:transcribe:${AWS::Region}:${AWS::AccountId}:transcription-job/*",
+            )
+            .into()],
+        ),
+    );
+    stack.grant(
+        &transcribe.role_id(),
+        Statement::any_resource(
+            &["transcribe:ListTranscriptionJobs"],
+            "ListTranscriptionJobs has no resource type; it returns job names and statuses only",
+        ),
+    );
+    // One suffix: the original subscribed `.json` and `.vtt`, so every job completed its token
+    // up to three times (spec §10).
+    transcripts.notify_function(
+        &transcribe,
+        &[S3Event::ObjectCreatedAll],
+        NotificationFilter::suffix("transcribe.vtt"),
+    );
+    Schedule::new(
+        &stack,
+        "transcribe-watch",
+        &ScheduleExpr("rate(1 minute)".into()),
+        ScheduleTarget::Function(&transcribe),
+        serde_json::json!({ "watch": true }),
+    );
+
+    let definition = machine::process().expect("the upload state machine is valid");
+    let process = StateMachine::new(
+        &stack,
+        &definition,
+        &[
+            (machine::STEPS, Binding::Invoke(&steps)),
+            (machine::TRANSCRIBE, Binding::Invoke(&transcribe)),
+            (machine::DLQ, Binding::SendMessage(&failed)),
+        ],
+    );
+    process.grant_task_response(&transcribe);
+
+    let api = Function::new(
+        &stack,
+        "api",
+        FunctionProps {
+            description: "Presigned upload URLs; starts the processing of an uploaded answer"
+                .into(),
+            config: stage.function_config(512, 10, &s.functions.api),
+            environment: env(vec![
+                ("GRAPHQL_ENDPOINT", graphql.into()),
+                ("UPLOAD_BUCKET", uploads.name()),
+                ("STATIC_BUCKET", media.name()),
+                ("STATE_MACHINE_ARN", process.arn()),
+                (
+                    "UPLOAD_MAX_BYTES",
+                    (u64::from(s.upload_max_mib) * 1024 * 1024)
+                        .to_string()
+                        .into(),
+                ),
+            ]),
+            ..Default::default()
+        },
+    );
+    // the presigned POST is signed with the function's credentials: it needs PutObject itself
+    uploads.grant_read_write(&api);
+    process.grant_start(&api);
+
+    let http = HttpApi::with_props(
+        &stack,
+        "api",
+        HttpApiProps {
+            cors: (!s.cors_origins.is_empty()).then(|| Cors {
+                allow_origins: s.cors_origins.clone(),
+                allow_methods: vec!["GET".into(), "POST".into()],
+                allow_headers: vec!["authorization".into(), "content-type".into()],
+                ..Default::default()
+            }),
+        },
+    );
+    let bearer = http.add_lambda_authorizer("bearer", &authorizer);
+    for route in ["GET /upload/url", "POST /upload/answer"] {
+        http.add_route(route, &api, RouteAuth::Lambda(&bearer));
+    }
+    stack
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use crate::stage;
+
+    fn template(name: &str, yaml: &str) -> Value {
+        let stage = stage::parse(name, &format!("{name}.yaml"), yaml).unwrap();
+        match crate::synth::synth_stack(super::stack(&stage)) {
+            Ok(s) => s.template.to_json(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn local() -> Value {
+        template("local", "")
+    }
+
+    fn statements(t: &Value, role: &str) -> Vec<Value> {
+        t["Resources"][role]["Properties"]["Policies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|p| {
+                p["PolicyDocument"]["Statement"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    fn actions(t: &Value, role: &str) -> Vec<String> {
+        let mut all: Vec<String> = statements(t, role)
+            .iter()
+            .flat_map(|s| match &s["Action"] {
+                Value::Array(a) => a.iter().map(|v| v.as_str().unwrap().to_string()).collect(),
+                Value::String(a) => vec![a.clone()],
+                _ => vec![],
+            })
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    #[test]
+    fn an_aws_stage_needs_the_graphql_url_and_https() {
+        let settings = super::Settings::default();
+        assert_eq!(settings.validate(false).unwrap_err().0, "graphql_endpoint");
+        assert!(settings.validate(true).is_ok());
+        let http = super::Settings {
+            graphql_endpoint: Some("http://x/graphql".into()),
+            ..Default::default()
+        };
+        assert!(http.validate(false).unwrap_err().1.contains("https://"));
+        assert!(http.validate(true).is_ok());
+    }
+
+    #[test]
+    fn only_the_steps_function_carries_ffmpeg_and_big_tmp() {
+        let t = local();
+        let steps = &t["Resources"]["StepsFunction"]["Properties"];
+        assert_eq!(steps["Layers"], json!([{"Ref": "FfmpegLayer"}]));
+        assert_eq!(steps["EphemeralStorage"]["Size"], 4096);
+        assert_eq!(
+            steps["Environment"]["Variables"]["FFMPEG_PATH"],
+            "/opt/bin/ffmpeg"
+        );
+        for f in ["ApiFunction", "AuthorizerFunction", "TranscribeFunction"] {
+            assert!(
+                t["Resources"][f]["Properties"].get("Layers").is_none(),
+                "{f}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_authorizer_reads_only_the_jwt_secret_and_the_api_never_sees_it() {
+        let t = local();
+        assert_eq!(
+            actions(&t, "AuthorizerFunctionRole"),
+            [
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+                "secretsmanager:DescribeSecret",
+                "secretsmanager:GetSecretValue"
+            ]
+        );
+        let reads = statements(&t, "AuthorizerFunctionRole")
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<String>();
+        assert!(
+            reads.contains("local/upload-processor/jwt-secret"),
+            "{reads}"
+        );
+        let api_env = &t["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"];
+        assert!(api_env.get("JWT_SECRET_NAME").is_none());
+        assert!(!actions(&t, "ApiFunctionRole")
+            .iter()
+            .any(|a| a.starts_with("secretsmanager:")));
+    }
+
+    #[test]
+    fn routes_go_through_the_bearer_authorizer_with_a_300_second_cache() {
+        let t = local();
+        let resources = t["Resources"].as_object().unwrap();
+        let routes: Vec<&Value> = resources
+            .values()
+            .filter(|r| r["Type"] == "AWS::ApiGatewayV2::Route")
+            .collect();
+        let mut keys: Vec<&str> = routes
+            .iter()
+            .map(|r| r["Properties"]["RouteKey"].as_str().unwrap())
+            .collect();
+        keys.sort();
+        assert_eq!(keys, ["GET /upload/url", "POST /upload/answer"]);
+        for r in routes {
+            assert_eq!(r["Properties"]["AuthorizationType"], "CUSTOM");
+        }
+        let authorizer = resources
+            .values()
+            .find(|r| r["Type"] == "AWS::ApiGatewayV2::Authorizer")
+            .unwrap();
+        assert_eq!(
+            authorizer["Properties"]["AuthorizerResultTtlInSeconds"],
+            300
+        );
+        assert_eq!(
+            authorizer["Properties"]["IdentitySource"],
+            json!(["$request.header.Authorization"])
+        );
+    }
+
+    #[test]
+    fn transcripts_notify_the_transcribe_function_once_per_job() {
+        let t = local();
+        let config =
+            &t["Resources"]["TranscriptsBucket"]["Properties"]["NotificationConfiguration"];
+        let lambdas = config["LambdaConfigurations"].as_array().unwrap();
+        assert_eq!(lambdas.len(), 1);
+        assert_eq!(
+            lambdas[0]["Filter"]["S3Key"]["Rules"],
+            json!([{"Name": "suffix", "Value": "transcribe.vtt"}])
+        );
+        // the token is returned by the function the machine invokes, without a cycle
+        let granted = actions(&t, "TranscribeFunctionRole");
+        for a in [
+            "states:SendTaskFailure",
+            "states:SendTaskHeartbeat",
+            "states:SendTaskSuccess",
+            "transcribe:StartTranscriptionJob",
+        ] {
+            assert!(granted.contains(&a.to_string()), "{a}: {granted:?}");
+        }
+    }
+
+    #[test]
+    fn failures_end_in_an_alarmed_queue_the_machine_may_send_to() {
+        let t = local();
+        let resources = t["Resources"].as_object().unwrap();
+        assert!(resources.contains_key("FailedUploadsDlq"));
+        assert!(resources.contains_key("FailedUploadsDlqAlarm"));
+        let machine_role = statements(&t, "ProcessStateMachineRole")
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<String>();
+        assert!(machine_role.contains("sqs:SendMessage"), "{machine_role}");
+        assert!(machine_role.contains("FailedUploadsDlq"), "{machine_role}");
+    }
+}
