@@ -48,6 +48,10 @@ impl Serialize for Transition {
     }
 }
 
+/// `ResultPath: null`: the state's result is dropped and its input passes on unchanged (a JSON
+/// null, not the text "null", which is an invalid path).
+pub const DISCARD_RESULT: Value = Value::Null;
+
 /// Input and output processing shared by most state types.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -58,8 +62,9 @@ pub struct Io {
     pub parameters: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result_selector: Option<Value>,
+    /// A JSONPath (`"$.media"`), or [`DISCARD_RESULT`] to keep the state's input as its output.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub result_path: Option<String>,
+    pub result_path: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output_path: Option<String>,
 }

@@ -132,6 +132,31 @@ pub fn stack(stage: &Stage) -> Stack {
             ..Default::default()
         },
     );
+    for (bucket, versions) in [
+        (
+            &uploads,
+            "raw uploads are kept 30 days until the state machine copies them; a lost one is \
+             recorded again",
+        ),
+        (
+            &media,
+            "renditions and subtitles are rebuilt from the original by the state machine; an \
+             original is replaced only by the mentor's next upload of the same answer, which is \
+             meant to replace it",
+        ),
+        (
+            &transcripts,
+            "Transcribe's output, kept 7 days until it is copied; a job can be run again",
+        ),
+    ] {
+        stack.suppress(
+            "CKV_AWS_18",
+            &bucket.id,
+            "written and read only by this service's roles; access logs would need a log bucket \
+             per stage",
+        );
+        stack.suppress("CKV_AWS_21", &bucket.id, versions);
+    }
     let failed = Queue::dead_letter(
         &stack,
         "FailedUploads",

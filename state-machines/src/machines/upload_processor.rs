@@ -47,9 +47,9 @@ fn step(step: &str, extra: Value, result_path: Option<&str>, transition: Transit
             })),
             result_selector: result_path.map(|_| json!({ "value.$": "$.Payload" })),
             result_path: Some(match result_path {
-                Some(p) => p.to_string(),
+                Some(p) => p.into(),
                 // the step's answer is not needed; keep the state's input as its output
-                None => "null".into(),
+                None => DISCARD_RESULT,
             }),
             ..Io::default()
         },
@@ -119,7 +119,7 @@ pub fn process() -> Result<Definition, InvalidDefinition> {
         .with("media.$", "$.media.value")
         .heartbeat(TRANSCRIBE_HEARTBEAT_SECONDS)
         .task(Transition::End);
-    transcribe.io.result_path = Some("null".into());
+    transcribe.io.result_path = Some(DISCARD_RESULT);
     // States.TaskFailed does not match States.Timeout or States.HeartbeatTimeout: a job that
     // stopped is not started again, the execution fails.
     transcribe
@@ -138,7 +138,7 @@ pub fn process() -> Result<Definition, InvalidDefinition> {
                     "cause.$": "$.exception.Cause"
                 }
             })),
-            result_path: Some("null".into()),
+            result_path: Some(DISCARD_RESULT),
             ..Io::default()
         },
         transition: Transition::End,
@@ -162,7 +162,7 @@ pub fn process() -> Result<Definition, InvalidDefinition> {
                     "executionId.$": "$$.Execution.Id"
                 }
             })),
-            result_path: Some("null".into()),
+            result_path: Some(DISCARD_RESULT),
             ..Io::default()
         },
         transition: Transition::End,
@@ -202,7 +202,7 @@ pub fn process() -> Result<Definition, InvalidDefinition> {
                         branch("Transcribe", transcribe),
                     ],
                     io: Io {
-                        result_path: Some("null".into()),
+                        result_path: Some(DISCARD_RESULT),
                         ..Io::default()
                     },
                     transition: next("Done"),
@@ -219,7 +219,7 @@ pub fn process() -> Result<Definition, InvalidDefinition> {
                         branch("SendToDlq", send_to_dlq),
                     ],
                     io: Io {
-                        result_path: Some("null".into()),
+                        result_path: Some(DISCARD_RESULT),
                         ..Io::default()
                     },
                     transition: next("Failed"),
