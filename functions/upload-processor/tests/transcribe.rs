@@ -104,6 +104,15 @@ fn the_three_events_are_told_apart_by_shape() {
         classify(&json!({"source": "aws.events"})).unwrap(),
         TranscribeEvent::Scheduled
     ));
+    // the stack's schedule input, and the smoke event
+    assert!(matches!(
+        classify(&json!({"watch": true})).unwrap(),
+        TranscribeEvent::Scheduled
+    ));
+    assert_eq!(
+        classify(&json!({"watch": false})).unwrap_err(),
+        EventError::Unrecognized
+    );
     assert_eq!(classify(&json!({})).unwrap_err(), EventError::Unrecognized);
     assert!(matches!(
         classify(&json!({"step": "prepare", "request": request_json()})).unwrap_err(),

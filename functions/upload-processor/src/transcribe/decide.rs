@@ -96,7 +96,10 @@ pub fn classify(event: &Value) -> Result<TranscribeEvent, EventError> {
         }
         return Ok(TranscribeEvent::Collect(objects));
     }
-    let scheduled = event.get("source").and_then(Value::as_str) == Some("aws.events")
+    // the stack's schedule sends the constant input `{"watch": true}`; a rule without an input
+    // sends EventBridge's own envelope
+    let scheduled = event.get("watch").and_then(Value::as_bool) == Some(true)
+        || event.get("source").and_then(Value::as_str) == Some("aws.events")
         || event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event");
     if scheduled {
         return Ok(TranscribeEvent::Scheduled);
