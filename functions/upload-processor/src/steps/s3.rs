@@ -113,15 +113,7 @@ pub async fn put_file(
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
-    s3.put_object()
-        .bucket(bucket)
-        .key(key)
-        .content_type(content_type)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| s3_error("PutObject", bucket, key, &e))?;
-    Ok(())
+    put(s3, bucket, key, body, content_type).await
 }
 
 pub async fn put_bytes(
@@ -131,11 +123,21 @@ pub async fn put_bytes(
     bytes: Vec<u8>,
     content_type: &str,
 ) -> Result<(), StepError> {
+    put(s3, bucket, key, ByteStream::from(bytes), content_type).await
+}
+
+async fn put(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    body: ByteStream,
+    content_type: &str,
+) -> Result<(), StepError> {
     s3.put_object()
         .bucket(bucket)
         .key(key)
         .content_type(content_type)
-        .body(ByteStream::from(bytes))
+        .body(body)
         .send()
         .await
         .map_err(|e| s3_error("PutObject", bucket, key, &e))?;
