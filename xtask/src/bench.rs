@@ -16,6 +16,7 @@ pub const NAMES: &[&str] = &[
     "cold-start",
     "webhook-runner",
     "canvas-init",
+    "upload-processor",
     "local",
 ];
 
@@ -129,6 +130,24 @@ pub async fn run(only: Option<&str>) -> Result<()> {
             "--release",
             "-p",
             "canvas-data",
+            "--features",
+            "fake",
+            "--example",
+            "bench",
+        ])?;
+    }
+    if want("upload-processor") {
+        // the example's pipeline side reads and writes the emulator's S3
+        let stage = synth::load_stage("local")?;
+        crate::local::up(&stage).await?;
+        std::env::set_var("BENCH_DIR", project_root().join("target/bench"));
+        // release build, as the Lambda's: the step's own work around ffmpeg is what is measured
+        test_cmd::cargo(&[
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "upload-processor",
             "--features",
             "fake",
             "--example",

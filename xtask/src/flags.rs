@@ -27,6 +27,9 @@ pub enum Cmd {
     Deploy(Deploy),
     /// Synthesized vs deployed templates; exit 0 when equal, 1 when different.
     Diff(Diff),
+    /// CloudFormation drift detection of the deployed stacks, per resource and property; exit 0
+    /// when in sync (or drifted only by `deploy --hotswap`), 1 when drifted.
+    Drift(Drift),
     /// Invoke a function: deployed (Lambda Invoke) or --local behind a local Runtime API.
     Invoke(Invoke),
     /// Delete a stage's stacks.
@@ -49,6 +52,10 @@ pub enum Cmd {
     Lint(Lint),
     /// Run every test and check CI runs; `--quick` skips what needs local services.
     Test(Test),
+    /// Run one service's end-to-end flow against the deployed local stage (what the end-to-end
+    /// phase of `test` runs after its deploy). Deploy as that phase does first:
+    /// `XTASK_STAGE_OVERLAY=e2e cargo xtask deploy --stage local` (short timeouts the flows expect).
+    Flow(crate::e2e::FlowArgs),
     /// The local stage: AWS emulator, PostgreSQL, local Lambda service, third-party fakes.
     Local(Local),
     /// Create or update the stage's bootstrap stack: asset bucket, GitHub OIDC deploy role,
@@ -108,6 +115,15 @@ pub struct Deploy {
 pub struct Diff {
     #[arg(long)]
     pub stage: String,
+    #[arg(long)]
+    pub service: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct Drift {
+    #[arg(long)]
+    pub stage: String,
+    /// Only this service's stack.
     #[arg(long)]
     pub service: Option<String>,
 }

@@ -12,8 +12,10 @@ mod deploy;
 mod deployed;
 mod destroy;
 mod diff;
+mod drift;
 mod e2e;
 mod flags;
+mod invariants;
 mod invoke;
 mod layers;
 mod lint;
@@ -46,13 +48,15 @@ fn main() {
     }
 }
 
-/// Each command's exit code: 0, or 1 for a negative answer (`diff` found changes).
+/// Each command's exit code: 0, or 1 for a negative answer (`diff` found changes, `drift`
+/// found drift).
 async fn run(command: Cmd) -> Result<i32> {
     match command {
         Cmd::Synth(c) => c.run(),
         Cmd::Build(c) => c.run(),
         Cmd::Deploy(c) => c.run().await,
         Cmd::Diff(c) => c.run().await,
+        Cmd::Drift(c) => c.run().await,
         Cmd::Invoke(c) => c.run().await,
         Cmd::Destroy(c) => c.run().await,
         Cmd::List(c) => c.run().await,
@@ -63,6 +67,7 @@ async fn run(command: Cmd) -> Result<i32> {
         Cmd::Release(c) => c.run().await,
         Cmd::Lint(c) => c.run(),
         Cmd::Test(c) => c.run(),
+        Cmd::Flow(c) => c.run().await,
         Cmd::Local(c) => c.run().await,
         Cmd::Bootstrap(c) => c.run().await,
         Cmd::Trigger(c) => c.run().await,

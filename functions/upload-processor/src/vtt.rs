@@ -1,6 +1,7 @@
 //! WebVTT for answers: cues from Transcribe's word timings ([`from_transcribe`]), evenly timed
 //! cues from a bare transcript when there are no timings ([`from_transcript`], what
-//! `/regen_vtt` has), and a conformance check ([`validate`]).
+//! `/regen_vtt` has), and a conformance check of uploaded files ([`validate`],
+//! [`validate_bytes`]).
 //!
 //! The original's generator (spec §8.5) started every cue after the first with a space, shifted
 //! all cues by 0.85 s (so the last one ran past the media) and divided by zero on an empty
@@ -15,6 +16,9 @@ use serde::Deserialize;
 
 /// A valid WebVTT file without cues.
 pub const EMPTY: &str = "WEBVTT\n";
+
+/// What a subtitle file is stored as; the original's `/vtt` stored `text` (spec §10.2 #20).
+pub const CONTENT_TYPE: &str = "text/vtt";
 
 /// The longest cue text, in characters, unless one word is longer (the original's width).
 pub const MAX_CUE_CHARS: usize = 68;
@@ -36,6 +40,18 @@ pub enum VttError {
     Parse(String),
     #[error("Transcribe item {index}: {message}")]
     Item { index: usize, message: String },
+}
+
+impl VttError {
+    /// 422 for a transcript or media that cannot be captioned (the original's division by zero
+    /// gave 502, spec §10.2 #21); 502 for Transcribe output that is not what it should be,
+    /// which is no client's fault.
+    pub fn status(&self) -> u16 {
+        match self {
+            VttError::EmptyTranscript | VttError::TooShort(_) => 422,
+            VttError::Parse(_) | VttError::Item { .. } => 502,
+        }
+    }
 }
 
 /// Transcribe's output JSON (`transcribe.json`), the parts used here.
@@ -221,22 +237,27 @@ pub fn from_transcript(transcript: &str, duration: Duration) -> Result<String, V
     if lines.is_empty() {
         return Err(VttError::EmptyTranscript);
     }
-    let total_ms = duration.as_millis() as u64;
-    if total_ms < lines.len() as u64 {
+    let total_ms = duration.as_millis();
+    if total_ms < lines.len() as u128 {
         return Err(VttError::TooShort(duration));
     }
-    let total_chars: u64 = lines.iter().map(|l| l.chars().count() as u64).sum();
-    let n = lines.len() as u64;
-    let (mut done, mut start) = (0, 0);
+    let total_chars: u128 = lines.iter().map(|l| l.chars().count() as u128).sum();
+    let n = lines.len() as u128;
+    let (mut done, mut start) = (0u128, 0u128);
     let mut cues = Vec::with_capacity(lines.len());
     for (i, text) in (0..).zip(lines) {
-        done += text.chars().count() as u64;
+        done += text.chars().count() as u128;
         // Every cue at least 1 ms long, with 1 ms left for each cue after it; the last cue's
         // proportional end is exactly the duration.
         let end = (total_ms * done / total_chars)
             .max(start + 1)
             .min(total_ms - (n - 1 - i));
-        cues.push(Cue { start, end, text });
+        // Within u64: `end` ≤ the duration, which a probe of any real clip keeps far below.
+        cues.push(Cue {
+            start: u64::try_from(start).unwrap_or(u64::MAX),
+            end: u64::try_from(end).unwrap_or(u64::MAX),
+            text,
+        });
         start = end;
     }
     Ok(render(cues))
@@ -286,17 +307,52 @@ pub struct Checked {
 pub enum InvalidVtt {
     #[error("line 1: missing or incorrect header (the file must start with WEBVTT)")]
     Header,
+    #[error("line {line}: the file is not UTF-8 text")]
+    Encoding { line: usize },
     #[error("line {line}: {message}")]
     Line { line: usize, message: String },
 }
 
-/// Checks a WebVTT file: the `WEBVTT` header, then blocks separated by blank lines (NOTE,
-/// STYLE, REGION, or cues with an optional identifier), each cue's timing line
-/// `start --> end [settings]` with `HH:MM:SS.mmm` or `MM:SS.mmm` timestamps, end after start,
-/// starts in order, and no `-->` in cue text. A file without cues is valid.
+impl InvalidVtt {
+    /// The upload arrived but its content is not WebVTT: 422 (the original answered 401).
+    pub fn status(&self) -> u16 {
+        422
+    }
+
+    /// The line at fault, counted from 1.
+    pub fn line(&self) -> usize {
+        match self {
+            InvalidVtt::Header => 1,
+            InvalidVtt::Encoding { line } | InvalidVtt::Line { line, .. } => *line,
+        }
+    }
+}
+
+/// [`validate`] for uploaded bytes, which WebVTT requires to be UTF-8: the error names the line
+/// of the first byte that is not.
+pub fn validate_bytes(bytes: &[u8]) -> Result<Checked, InvalidVtt> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => validate(text),
+        Err(e) => {
+            let before = &bytes[..e.valid_up_to()];
+            let text = std::str::from_utf8(before).expect("valid up to here");
+            Err(InvalidVtt::Encoding {
+                line: split_lines(text).len().max(1) + usize::from(text.ends_with(['\r', '\n'])),
+            })
+        }
+    }
+}
+
+/// Checks a WebVTT file as the format defines it (W3C WebVTT, §4): the `WEBVTT` header (after an
+/// optional BOM, alone or followed by a space or tab and text without `-->`), then blocks
+/// separated by blank lines: NOTE anywhere, STYLE and REGION before the first cue, and cues
+/// with an optional identifier, a timing line `start --> end [settings]` with `HH:MM:SS.mmm` or
+/// `MM:SS.mmm` timestamps (the original refused the second form), end after start, starts in
+/// order, known settings with valid values, and no `-->` in cue text. Lines end with LF, CRLF
+/// or CR. A file without cues is valid.
 pub fn validate(text: &str) -> Result<Checked, InvalidVtt> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let lines: Vec<&str> = text.lines().collect();
+    let lines = split_lines(text);
     let header = lines.first().copied().unwrap_or_default();
     let rest = header.strip_prefix("WEBVTT").ok_or(InvalidVtt::Header)?;
     if !(rest.is_empty() || rest.starts_with([' ', '\t'])) {
@@ -306,6 +362,9 @@ pub fn validate(text: &str) -> Result<Checked, InvalidVtt> {
         line: line + 1,
         message,
     };
+    if rest.contains("-->") {
+        return Err(bad(0, "\"-->\" in the header text".into()));
+    }
     let mut i = 1;
     // Header lines run to the first blank line.
     while i < lines.len() && !lines[i].is_empty() {
@@ -328,15 +387,19 @@ pub fn validate(text: &str) -> Result<Checked, InvalidVtt> {
                 .strip_prefix(k)
                 .is_some_and(|r| r.is_empty() || r.starts_with([' ', '\t']))
         };
-        if !first.contains("-->")
-            && (is_keyword("NOTE") || is_keyword("STYLE") || is_keyword("REGION"))
-        {
+        let keyword = ["NOTE", "STYLE", "REGION"]
+            .into_iter()
+            .find(|k| !first.contains("-->") && is_keyword(k));
+        if let Some(keyword) = keyword {
+            if keyword != "NOTE" && checked.cues > 0 {
+                return Err(bad(
+                    i,
+                    format!("a {keyword} block after the first cue (it must come before)"),
+                ));
+            }
             while i < lines.len() && !lines[i].is_empty() {
                 if lines[i].contains("-->") && i > block_start {
-                    return Err(bad(
-                        i,
-                        "\"-->\" inside a NOTE, STYLE or REGION block".into(),
-                    ));
+                    return Err(bad(i, format!("\"-->\" inside a {keyword} block")));
                 }
                 i += 1;
             }
@@ -373,13 +436,102 @@ pub fn validate(text: &str) -> Result<Checked, InvalidVtt> {
     Ok(checked)
 }
 
+/// WebVTT ends lines with CRLF, LF or a lone CR; [`str::lines`] misses the last.
+fn split_lines(text: &str) -> Vec<&str> {
+    let mut lines = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(['\r', '\n']) {
+        lines.push(&rest[..at]);
+        let terminator = if rest[at..].starts_with("\r\n") { 2 } else { 1 };
+        rest = &rest[at + terminator..];
+    }
+    if !rest.is_empty() {
+        lines.push(rest);
+    }
+    lines
+}
+
 fn timing_line(line: &str) -> Result<(u64, u64), String> {
     let (start, rest) = line.split_once("-->").expect("checked by the caller");
     if !start.ends_with([' ', '\t']) || !rest.starts_with([' ', '\t']) {
         return Err("\"-->\" needs whitespace on both sides".into());
     }
-    let end = rest.split_whitespace().next().unwrap_or_default();
-    Ok((parse_timestamp(start.trim())?, parse_timestamp(end)?))
+    let rest = rest.trim_start_matches([' ', '\t']);
+    let (end, settings) = rest.split_once([' ', '\t']).unwrap_or((rest, ""));
+    let times = (parse_timestamp(start.trim())?, parse_timestamp(end)?);
+    cue_settings(settings)?;
+    Ok(times)
+}
+
+/// The cue settings after the end time (WebVTT §4.4): each `name:value` once, with the values
+/// the format allows. `middle` is taken for `align` and `position` as earlier drafts wrote it.
+fn cue_settings(settings: &str) -> Result<(), String> {
+    let mut seen: Vec<&str> = Vec::new();
+    for setting in settings.split([' ', '\t']).filter(|s| !s.is_empty()) {
+        let (name, value) = setting
+            .split_once(':')
+            .filter(|(n, v)| !n.is_empty() && !v.is_empty())
+            .ok_or_else(|| format!("cue setting {setting:?} is not name:value"))?;
+        if seen.contains(&name) {
+            return Err(format!("cue setting {name:?} appears twice"));
+        }
+        seen.push(name);
+        let valid = match name {
+            "vertical" => matches!(value, "rl" | "lr"),
+            "line" => without_alignment(value, &["start", "center", "end"])
+                .is_some_and(|v| percentage(v) || line_number(v)),
+            "position" => without_alignment(
+                value,
+                &[
+                    "line-left",
+                    "center",
+                    "line-right",
+                    "start",
+                    "middle",
+                    "end",
+                ],
+            )
+            .is_some_and(percentage),
+            "size" => percentage(value),
+            "align" => matches!(
+                value,
+                "start" | "center" | "end" | "left" | "right" | "middle"
+            ),
+            "region" => true,
+            other => return Err(format!("unknown cue setting {other:?}")),
+        };
+        if !valid {
+            return Err(format!("cue setting {setting:?} has an invalid value"));
+        }
+    }
+    Ok(())
+}
+
+/// `value` without its `,alignment` suffix, `None` when that suffix is not in `allowed`.
+fn without_alignment<'a>(value: &'a str, allowed: &[&str]) -> Option<&'a str> {
+    match value.split_once(',') {
+        Some((v, a)) => allowed.contains(&a).then_some(v),
+        None => Some(value),
+    }
+}
+
+/// `N%` or `N.N%`, from 0 to 100.
+fn percentage(v: &str) -> bool {
+    v.strip_suffix('%')
+        .filter(|n| decimal(n))
+        .and_then(|n| n.parse::<f64>().ok())
+        .is_some_and(|n| (0.0..=100.0).contains(&n))
+}
+
+/// A line number: an optional minus, then a decimal.
+fn line_number(v: &str) -> bool {
+    decimal(v.strip_prefix('-').unwrap_or(v))
+}
+
+fn decimal(v: &str) -> bool {
+    let (int, frac) = v.split_once('.').unwrap_or((v, "0"));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(int) && digits(frac)
 }
 
 /// `HH:MM:SS.mmm` (two or more hour digits) or `MM:SS.mmm`, in milliseconds.

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use upload_processor::fake::clips::{self, Clip};
 use upload_processor::ffmpeg::{
     self, parse_probe, Container, Ffmpeg, Probe, ProbeError, RunError, TrimRange,
     THUMBNAIL_CONTENT_TYPE,
@@ -304,9 +305,7 @@ Input #0, mp3, from 'song.mp3':
 // The real ffmpeg
 
 fn ffmpeg() -> Ffmpeg {
-    let program = std::env::var_os("FFMPEG")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("ffmpeg"));
+    let program = clips::host_ffmpeg();
     let works = std::process::Command::new(&program)
         .arg("-version")
         .output()
@@ -346,88 +345,16 @@ impl Drop for Scratch {
 
 /// Runs ffmpeg with `args` (a test's own fixture making, not the code under test).
 async fn ffmpeg_raw(args: &[&str]) {
-    let out = tokio::process::Command::new(ffmpeg().program())
-        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
-        .args(args)
-        .output()
+    clips::ffmpeg_raw(ffmpeg().program(), args)
         .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ffmpeg {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
-/// An H.264/AAC MP4 of testsrc2 and a sine tone.
-async fn mp4_clip(path: &Path, w: u32, h: u32, seconds: f64, audio: bool) {
-    let video = format!("testsrc2=size={w}x{h}:rate=30:duration={seconds}");
-    let mut args = vec!["-f", "lavfi", "-i", &video];
-    let sine = format!("sine=frequency=440:duration={seconds}");
-    if audio {
-        args.extend(["-f", "lavfi", "-i", &sine, "-c:a", "aac"]);
-    }
-    args.extend([
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-    ]);
-    let out = path.to_str().unwrap();
-    args.push(out);
-    ffmpeg_raw(&args).await;
-}
-
-/// A VP9 WebM with an alpha channel and Opus audio, as a browser's MediaRecorder would write it
-/// when `streamed` (no duration in the header).
-async fn webm_alpha_clip(path: &Path, w: u32, h: u32, seconds: f64, streamed: bool) {
-    let video = format!("testsrc2=size={w}x{h}:rate=30:duration={seconds},format=yuva420p,geq=lum='lum(X,Y)':a='if(lt(X,W/2),255,0)'");
-    let sine = format!("sine=frequency=440:duration={seconds}");
-    let out = path.to_str().unwrap();
-    let mut args = vec![
-        "-f",
-        "lavfi",
-        "-i",
-        &video,
-        "-f",
-        "lavfi",
-        "-i",
-        &sine,
-        "-c:v",
-        "libvpx-vp9",
-        "-pix_fmt",
-        "yuva420p",
-        "-deadline",
-        "realtime",
-        "-cpu-used",
-        "8",
-        "-b:v",
-        "200k",
-        "-metadata:s:v:0",
-        "alpha_mode=1",
-        "-c:a",
-        "libopus",
-        "-f",
-        "webm",
-    ];
-    if streamed {
-        // A pipe is not seekable, so the muxer cannot go back to write the duration.
-        args.push("pipe:1");
-        let file = std::fs::File::create(path).unwrap();
-        let status = tokio::process::Command::new(ffmpeg().program())
-            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
-            .args(&args)
-            .stdout(file)
-            .status()
-            .await
-            .unwrap();
-        assert!(status.success());
-    } else {
-        args.push(out);
-        ffmpeg_raw(&args).await;
-    }
+/// Writes `clip` to `path` (a fixture: its failure is the test's setup failing).
+async fn write(clip: Clip, path: &Path) {
+    clip.write(ffmpeg().program(), path)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 async fn probe(path: &Path) -> Probe {
@@ -477,7 +404,7 @@ async fn transcode_and_check(
 async fn landscape_mp4_probes_and_transcodes_at_the_spec_sizes() {
     let dir = Scratch::new("landscape");
     let clip = dir.path("landscape.mp4");
-    mp4_clip(&clip, 1280, 720, 1.0, true).await;
+    write(Clip::mp4(1280, 720, 1.0), &clip).await;
     let p = probe(&clip).await;
     assert_eq!(
         (p.video.codec.as_str(), p.video.display()),
@@ -525,7 +452,7 @@ async fn landscape_mp4_probes_and_transcodes_at_the_spec_sizes() {
 async fn portrait_mp4_stays_portrait() {
     let dir = Scratch::new("portrait");
     let clip = dir.path("portrait.mp4");
-    mp4_clip(&clip, 720, 1280, 1.0, true).await;
+    write(Clip::mp4(720, 1280, 1.0), &clip).await;
     let p = probe(&clip).await;
     assert_eq!(p.video.display(), Size::new(720, 1280));
     let web = transcode_and_check(
@@ -567,29 +494,16 @@ async fn portrait_mp4_stays_portrait() {
 async fn a_rotated_phone_clip_probes_and_transcodes_as_portrait() {
     let dir = Scratch::new("rotated");
     let stored = dir.path("stored.mp4");
-    mp4_clip(&stored, 320, 180, 1.0, true).await;
+    write(Clip::mp4(320, 180, 1.0), &stored).await;
     let rotated = dir.path("rotated.mp4");
     let (i, o) = (stored.to_str().unwrap(), rotated.to_str().unwrap());
     // ffmpeg 6.1+ has `-display_rotation`; older ones take the `rotate` tag.
-    let modern = tokio::process::Command::new(ffmpeg().program())
-        .args([
-            "-hide_banner",
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-y",
-            "-display_rotation",
-            "90",
-            "-i",
-            i,
-            "-c",
-            "copy",
-            o,
-        ])
-        .output()
-        .await
-        .unwrap();
-    if !modern.status.success() {
+    let modern = clips::ffmpeg_raw(
+        ffmpeg().program(),
+        &["-display_rotation", "90", "-i", i, "-c", "copy", o],
+    )
+    .await;
+    if modern.is_err() {
         ffmpeg_raw(&["-i", i, "-c", "copy", "-metadata:s:v:0", "rotate=90", o]).await;
     }
     let p = probe(&rotated).await;
@@ -630,7 +544,7 @@ async fn square_and_4_3_sources_keep_their_aspect() {
     let dir = Scratch::new("square43");
     for (name, w, h) in [("square.mp4", 360, 360), ("four-three.mp4", 320, 240)] {
         let clip = dir.path(name);
-        mp4_clip(&clip, w, h, 1.0, false).await;
+        write(Clip::mp4(w, h, 1.0).without_audio(), &clip).await;
         let p = probe(&clip).await;
         assert_eq!(p.video.display(), Size::new(w, h));
         assert!(!p.has_audio);
@@ -687,7 +601,7 @@ async fn anamorphic_pixels_are_squared_before_the_geometry() {
 async fn webm_with_alpha_probes_trims_and_keeps_its_alpha() {
     let dir = Scratch::new("webm");
     let clip = dir.path("vbg.webm");
-    webm_alpha_clip(&clip, 320, 240, 2.0, false).await;
+    write(Clip::webm_alpha(320, 240, 2.0), &clip).await;
     let p = probe(&clip).await;
     assert_eq!(p.video.codec, "vp9");
     assert!(p.is_webm() && p.video.alpha && p.has_audio, "{p:?}");
@@ -748,7 +662,10 @@ async fn webm_with_alpha_probes_trims_and_keeps_its_alpha() {
 async fn a_streamed_webm_without_duration_is_measured() {
     let dir = Scratch::new("streamed");
     let clip = dir.path("recorded.webm");
-    webm_alpha_clip(&clip, 160, 120, 1.0, true).await;
+    Clip::webm_alpha(160, 120, 1.0)
+        .write_streamed(ffmpeg().program(), &clip)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let summary = tokio::process::Command::new(ffmpeg().program())
         .args(["-hide_banner", "-i"])
         .arg(&clip)
@@ -811,7 +728,7 @@ async fn trim_of_an_odd_sized_mp4_is_even_and_the_requested_length() {
     assert!((secs(&t) - 1.0).abs() < 0.1, "{}", secs(&t));
 
     let mp4 = dir.path("two.mp4");
-    mp4_clip(&mp4, 320, 180, 2.0, true).await;
+    write(Clip::mp4(320, 180, 2.0), &mp4).await;
     let p = probe(&mp4).await;
     let out = dir.path("two-trimmed.mp4");
     ffmpeg::run(
@@ -849,7 +766,7 @@ async fn trim_of_an_odd_sized_mp4_is_even_and_the_requested_length() {
 async fn short_silent_and_unreadable_clips_are_told_apart() {
     let dir = Scratch::new("bad");
     let short = dir.path("short.mp4");
-    mp4_clip(&short, 160, 120, 0.5, false).await;
+    write(Clip::mp4(160, 120, 0.5).without_audio(), &short).await;
     let p = probe(&short).await;
     assert!(!p.has_audio);
     match p.ensure_long_enough(&short) {
@@ -896,7 +813,7 @@ async fn short_silent_and_unreadable_clips_are_told_apart() {
 async fn thumbnails_are_jpeg_and_transcribe_audio_is_mp3() {
     let dir = Scratch::new("thumb");
     let clip = dir.path("clip.mp4");
-    mp4_clip(&clip, 320, 180, 2.0, true).await;
+    write(Clip::mp4(320, 180, 2.0), &clip).await;
     let p = probe(&clip).await;
     let thumb = dir.path("thumbnail.jpg");
     ffmpeg::run(&ffmpeg().thumbnail(&clip, &p, &thumb))
@@ -924,7 +841,7 @@ async fn thumbnails_are_jpeg_and_transcribe_audio_is_mp3() {
 async fn commands_are_argument_vectors_and_failures_carry_ffmpegs_reason() {
     let dir = Scratch::new("run");
     let clip = dir.path("clip with spaces; and $(quotes).mp4");
-    mp4_clip(&clip, 160, 90, 1.0, false).await;
+    write(Clip::mp4(160, 90, 1.0).without_audio(), &clip).await;
     let p = probe(&clip).await;
     let out = dir.path("out.mp4");
     let cmd = ffmpeg()

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
+use upload_processor::fake::clips::{self, Clip};
 use upload_processor::fake::{GraphqlFake, API_KEY};
 use upload_processor::ffmpeg::{CommandError, Container, Ffmpeg, ProbeError};
 use upload_processor::graphql::{
@@ -264,7 +265,7 @@ fn service() -> Credentials {
 }
 
 fn ffmpeg() -> Ffmpeg {
-    Ffmpeg::new(std::env::var_os("FFMPEG").map_or_else(|| PathBuf::from("ffmpeg"), PathBuf::from))
+    Ffmpeg::new(clips::host_ffmpeg())
 }
 
 fn emulator_running() -> bool {
@@ -380,76 +381,11 @@ async fn download(h: &Harness, key: &str, to: &Path) {
         .unwrap();
 }
 
-async fn ffmpeg_raw(args: &[&str]) {
-    let out = tokio::process::Command::new(ffmpeg().program())
-        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
-        .args(args)
-        .output()
+/// Writes `clip` to `path` (a fixture: its failure is the test's setup failing).
+async fn write(clip: Clip, path: &Path) {
+    clip.write(ffmpeg().program(), path)
         .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ffmpeg {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-async fn mp4_clip(path: &Path, w: u32, h: u32, seconds: f64) {
-    let video = format!("testsrc2=size={w}x{h}:rate=30:duration={seconds}");
-    let sine = format!("sine=frequency=440:duration={seconds}");
-    ffmpeg_raw(&[
-        "-f",
-        "lavfi",
-        "-i",
-        &video,
-        "-f",
-        "lavfi",
-        "-i",
-        &sine,
-        "-c:a",
-        "aac",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-        path.to_str().unwrap(),
-    ])
-    .await;
-}
-
-async fn webm_alpha_clip(path: &Path, w: u32, h: u32, seconds: f64) {
-    let video = format!("testsrc2=size={w}x{h}:rate=30:duration={seconds},format=yuva420p,geq=lum='lum(X,Y)':a='if(lt(X,W/2),255,0)'");
-    let sine = format!("sine=frequency=440:duration={seconds}");
-    ffmpeg_raw(&[
-        "-f",
-        "lavfi",
-        "-i",
-        &video,
-        "-f",
-        "lavfi",
-        "-i",
-        &sine,
-        "-c:v",
-        "libvpx-vp9",
-        "-pix_fmt",
-        "yuva420p",
-        "-deadline",
-        "realtime",
-        "-cpu-used",
-        "8",
-        "-b:v",
-        "200k",
-        "-metadata:s:v:0",
-        "alpha_mode=1",
-        "-c:a",
-        "libopus",
-        "-f",
-        "webm",
-        path.to_str().unwrap(),
-    ])
-    .await;
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 fn statuses(h: &Harness, r: &Request) -> std::collections::BTreeMap<String, Vec<String>> {
@@ -572,7 +508,7 @@ async fn prepare_trim_and_transcode_an_mp4_on_the_emulator() {
     seed_tasks(&h, &r).await;
     let clips = tempdir("mp4");
     let clip = clips.join("clip.mp4");
-    mp4_clip(&clip, 320, 180, 2.0).await;
+    write(Clip::mp4(320, 180, 2.0), &clip).await;
     put(&h, &h.env.upload_bucket, &r.upload_key, &clip).await;
     // Left by an earlier upload of the answer: must go.
     put(
@@ -662,7 +598,7 @@ async fn prepare_refuses_a_short_clip_before_deleting_anything() {
     seed_tasks(&h, &r).await;
     let clips = tempdir("short");
     let clip = clips.join("short.mp4");
-    mp4_clip(&clip, 160, 90, 0.5).await;
+    write(Clip::mp4(160, 90, 0.5), &clip).await;
     put(&h, &h.env.upload_bucket, &r.upload_key, &clip).await;
     put(
         &h,
@@ -702,7 +638,7 @@ async fn a_webm_is_trimmed_to_mp4_and_a_vbg_webm_keeps_its_alpha() {
     seed_tasks(&h, &r).await;
     let clips = tempdir("webm");
     let clip = clips.join("alpha.webm");
-    webm_alpha_clip(&clip, 160, 120, 2.0).await;
+    write(Clip::webm_alpha(160, 120, 2.0), &clip).await;
     put(&h, &h.env.upload_bucket, &r.upload_key, &clip).await;
 
     let m = steps::prepare(&h.env, &r).await.unwrap();

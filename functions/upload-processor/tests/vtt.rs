@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use upload_processor::vtt::{
-    self, from_transcribe_json, from_transcript, validate, InvalidVtt, TranscribeOutput, VttError,
+    self, from_transcribe_json, from_transcript, validate, validate_bytes, InvalidVtt,
+    TranscribeOutput, VttError,
 };
 
 /// Shaped like `__events__/transcribe-job-result.json.dist`: words with times as strings,
@@ -239,5 +240,175 @@ fn validation_names_what_is_wrong() {
     match validate("WEBVTT\n\n00:00:02.000 --> 00:00:01.000\nx\n").unwrap_err() {
         InvalidVtt::Line { line, .. } => assert_eq!(line, 3),
         other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn every_line_ending_the_format_allows_is_read() {
+    let lf = "WEBVTT\n\n00:01.000 --> 00:02.000\na\n\n00:03.000 --> 00:04.000\nb\n";
+    for text in [
+        lf.to_string(),
+        lf.replace('\n', "\r\n"),
+        lf.replace('\n', "\r"),
+    ] {
+        let checked = validate(&text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        assert_eq!(checked.cues, 2, "{text:?}");
+        assert_eq!(checked.end, Some(Duration::from_secs(4)));
+    }
+    // A lone CR is a line end too: this cue text runs into a timing line.
+    let err =
+        validate("WEBVTT\r\r00:01.000 --> 00:02.000\ra\r00:03.000 --> 00:04.000\r").unwrap_err();
+    assert_eq!(err.line(), 5, "{err}");
+}
+
+#[test]
+fn the_header_takes_text_after_a_space_or_tab_but_not_an_arrow() {
+    validate("WEBVTT\tKind: captions\n").unwrap();
+    validate("\u{feff}WEBVTT\n").unwrap();
+    let err = validate("WEBVTT 00:00.000 --> 00:01.000\n").unwrap_err();
+    assert_eq!(err.line(), 1);
+    assert!(err.to_string().contains("header"), "{err}");
+    // A header line straight after the first needs no blank line, a cue does.
+    let err = validate("WEBVTT\n00:00.000 --> 00:01.000\nx\n").unwrap_err();
+    assert_eq!(err.line(), 2, "{err}");
+}
+
+#[test]
+fn cue_settings_are_those_the_format_defines() {
+    let ok = "WEBVTT\n\n00:00.000 --> 00:01.000 align:start position:10%,line-left line:-1 \
+              size:50% vertical:rl region:r1\nx\n\n00:01.000 --> 00:02.000\tline:33.5%,end\t\
+              align:middle\ny\n";
+    assert_eq!(validate(ok).unwrap().cues, 2);
+    let cases = [
+        ("colour:red", "unknown cue setting"),
+        ("align:sideways", "invalid value"),
+        ("size:150%", "invalid value"),
+        ("size:50", "invalid value"),
+        ("position:10%,top", "invalid value"),
+        ("line:1,start line:2", "twice"),
+        ("vertical:up", "invalid value"),
+        ("align", "not name:value"),
+        ("line:", "not name:value"),
+    ];
+    for (settings, expected) in cases {
+        let text = format!("WEBVTT\n\nNOTE x\n\n00:00.000 --> 00:01.000 {settings}\nx\n");
+        let err = validate(&text).unwrap_err();
+        assert!(err.to_string().contains(expected), "{settings}: {err}");
+        assert_eq!(err.line(), 5, "{settings}: {err}");
+    }
+}
+
+#[test]
+fn style_and_region_come_before_the_cues_and_notes_anywhere() {
+    let ok = "WEBVTT\n\nSTYLE\n::cue { color: yellow }\n\nREGION\nid:r1 width:40%\n\n\
+              NOTE before\n\n00:00.000 --> 00:01.000\nx\n\nNOTE between\n\n\
+              00:01.000 --> 00:02.000\ny\n";
+    assert_eq!(validate(ok).unwrap().cues, 2);
+    let late = "WEBVTT\n\n00:00.000 --> 00:01.000\nx\n\nSTYLE\n::cue { color: red }\n";
+    let err = validate(late).unwrap_err();
+    assert_eq!(err.line(), 6, "{err}");
+    assert!(
+        err.to_string().contains("STYLE block after the first cue"),
+        "{err}"
+    );
+    let err = validate("WEBVTT\n\nNOTE a\n00:00.000 --> 00:01.000\n").unwrap_err();
+    assert!(err.to_string().contains("inside a NOTE block"), "{err}");
+}
+
+#[test]
+fn uploaded_bytes_must_be_utf8_and_the_error_names_the_line() {
+    assert_eq!(
+        validate_bytes(b"\xef\xbb\xbfWEBVTT\n\n00:00.000 --> 00:01.000\nx\n")
+            .unwrap()
+            .cues,
+        1
+    );
+    let err = validate_bytes(b"WEBVTT\n\n00:00.000 --> 00:01.000\ncaf\xe9\n").unwrap_err();
+    assert_eq!(err, InvalidVtt::Encoding { line: 4 });
+    assert!(err.to_string().starts_with("line 4: "), "{err}");
+    assert_eq!(
+        validate_bytes(b"\xff\xfeW\x00").unwrap_err(),
+        InvalidVtt::Encoding { line: 1 }
+    );
+}
+
+/// The original answered 401 for an invalid file (§8.4, §10.1 #7) and 502 for an empty
+/// transcript (§10.2 #21), and stored subtitles as `text` (§10.2 #20).
+#[test]
+fn errors_map_to_the_statuses_of_issue_21_and_files_are_text_vtt() {
+    assert_eq!(validate("nope").unwrap_err().status(), 422);
+    assert_eq!(validate_bytes(b"\xff").unwrap_err().status(), 422);
+    assert_eq!(
+        validate("WEBVTT\n\n00:00:02.000 --> 00:00:01.000\nx\n")
+            .unwrap_err()
+            .status(),
+        422
+    );
+    assert_eq!(VttError::EmptyTranscript.status(), 422);
+    assert_eq!(VttError::TooShort(Duration::ZERO).status(), 422);
+    assert_eq!(VttError::Parse("x".into()).status(), 502);
+    assert_eq!(vtt::CONTENT_TYPE, "text/vtt");
+}
+
+/// The original's generator wrote hours as a fixed `00:` and minutes past 59 (§8.5).
+#[test]
+fn a_bare_transcript_over_an_hour_long_keeps_valid_timestamps() {
+    let transcript = "word ".repeat(400);
+    let duration = Duration::from_secs(2 * 3600 + 61);
+    let vtt = from_transcript(&transcript, duration).unwrap();
+    let checked = validate(&vtt).unwrap();
+    assert_eq!(checked.end, Some(duration));
+    assert!(vtt.contains(" --> 02:01:01.000\n"), "{vtt}");
+}
+
+#[test]
+fn a_bare_transcript_splits_only_between_words() {
+    let long_word = "x".repeat(vtt::MAX_CUE_CHARS + 10);
+    let transcript = format!("before {long_word} after <b> & -->");
+    let vtt = from_transcript(&transcript, Duration::from_secs(3)).unwrap();
+    validate(&vtt).unwrap();
+    let texts = cue_texts(&vtt);
+    assert_eq!(
+        texts,
+        ["before", long_word.as_str(), "after &lt;b&gt; &amp; --&gt;"],
+        "{vtt}"
+    );
+}
+
+/// For any transcript and duration: cues in order, contiguous, each at least 1 ms, starting at 0
+/// and ending exactly at the media's end, none with a leading or trailing space.
+#[test]
+fn bare_transcript_timing_never_passes_the_end() {
+    let words = [
+        "a",
+        "to",
+        "the",
+        "mentor",
+        "answered",
+        "questions",
+        "about",
+        "electricians'",
+        "work",
+    ];
+    for n_words in [1usize, 2, 7, 30, 113, 400] {
+        let transcript: Vec<&str> = (0..n_words).map(|i| words[i * 7 % words.len()]).collect();
+        let transcript = format!("  {}\n", transcript.join("  \t"));
+        for ms in [1u64, 3, 17, 999, 1000, 10_001, 59_999, 3_600_000 + 7] {
+            let duration = Duration::from_millis(ms);
+            let vtt = match from_transcript(&transcript, duration) {
+                Ok(vtt) => vtt,
+                Err(VttError::TooShort(_)) => continue,
+                Err(e) => panic!("{e}"),
+            };
+            let checked = validate(&vtt).unwrap_or_else(|e| panic!("{n_words}/{ms}: {e}\n{vtt}"));
+            assert_eq!(checked.end, Some(duration), "{n_words}/{ms}");
+            let times = cue_times(&vtt);
+            assert_eq!(times[0].0, 0);
+            assert!(times.iter().all(|(s, e)| s < e && *e <= ms), "{vtt}");
+            assert!(times.windows(2).all(|p| p[0].1 == p[1].0), "{vtt}");
+            for t in cue_texts(&vtt) {
+                assert_eq!(t, t.trim(), "{vtt}");
+            }
+        }
     }
 }

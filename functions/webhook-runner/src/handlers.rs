@@ -1,5 +1,6 @@
-//! The two functions: `intake` (HTTP API → checked key, validated job, sealed on the queue) and
-//! `worker` (SQS → runner; continuation messages before the deadline; partial batch failures).
+//! The intake and the worker: `intake` (HTTP API → the authorizer's verdict, validated job, sealed
+//! on the queue) and `worker` (SQS → runner; continuation messages before the deadline; partial
+//! batch failures). The third function, the authorizer, is [`crate::auth`].
 
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
@@ -12,7 +13,8 @@ use base64::Engine;
 use futures_util::FutureExt;
 use serde_json::{json, Value};
 
-use crate::keys::{self, IntakeKeys, Keys};
+use crate::auth::{self, Refusal};
+use crate::keys::{self, Keys, REREAD_INTERVAL};
 use crate::message::Message;
 use crate::metrics::RunMetrics;
 use crate::runner::{Checkpoint, Outcome, RunError, Runner};
@@ -25,8 +27,6 @@ pub struct Env {
     pub queue_url: String,
     /// Seal and open queue messages (the current and the previous token key).
     pub token_keys: Keys<Sealer>,
-    /// The `x-api-key` values the intake accepts; `None` in the worker.
-    pub intake_keys: Option<Keys<IntakeKeys>>,
     pub allow_http: bool,
     /// Receives before SQS moves a message to the DLQ (the stage's `max_receive_count`).
     pub max_receive_count: u32,
@@ -54,7 +54,7 @@ pub fn http_client() -> reqwest::Client {
         .expect("a TLS client builds")
 }
 
-async fn load_keys<T>(
+pub(crate) async fn load_keys<T>(
     secrets: &aws_sdk_secretsmanager::Client,
     name: String,
     make: fn(&keys::KeyPair) -> T,
@@ -64,19 +64,12 @@ async fn load_keys<T>(
         .map_err(|message| EnvError::Key { name, message })
 }
 
-/// Wait at least this long between re-reads of a secret prompted by an unknown key.
-const REREAD_INTERVAL: Duration = Duration::from_secs(30);
-
 impl Env {
     pub async fn from_environment() -> Result<Env, EnvError> {
         let var = |k: &'static str| std::env::var(k).map_err(|_| EnvError::Missing(k));
         let aws = support::aws_config().await;
         let secrets = aws_sdk_secretsmanager::Client::new(&aws);
         let token_keys = load_keys(&secrets, var("TOKEN_KEY_SECRET")?, keys::sealer).await?;
-        let intake_keys = match std::env::var("INTAKE_KEY_SECRET") {
-            Ok(name) => Some(load_keys(&secrets, name, IntakeKeys::new).await?),
-            Err(_) => None,
-        };
         let number = |k: &str, default: u32| {
             std::env::var(k)
                 .ok()
@@ -88,7 +81,6 @@ impl Env {
             sqs: aws_sdk_sqs::Client::new(&aws),
             queue_url: var("JOBS_QUEUE_URL")?,
             token_keys,
-            intake_keys,
             allow_http: var("ALLOW_HTTP_URLS").is_ok_and(|v| v == "true"),
             max_receive_count: number("MAX_RECEIVE_COUNT", 3),
             max_runs_without_progress: number("MAX_RUNS_WITHOUT_PROGRESS", 5),
@@ -123,24 +115,6 @@ impl Env {
             r => r,
         }
     }
-
-    /// Whether the request carries an accepted `x-api-key`.
-    async fn authorized(&self, req: &ApiGatewayV2httpRequest) -> bool {
-        let Some(keys) = &self.intake_keys else {
-            tracing::error!(
-                "no intake keys are configured (INTAKE_KEY_SECRET); refusing every request"
-            );
-            return false;
-        };
-        let Some(presented) = req.headers.get("x-api-key").and_then(|v| v.to_str().ok()) else {
-            return false;
-        };
-        if keys.get().await.accepts(presented) {
-            return true;
-        }
-        // a key rotated in while this copy was warm
-        keys.refresh(REREAD_INTERVAL).await && keys.get().await.accepts(presented)
-    }
 }
 
 fn http_response(status: i64, body: Value) -> ApiGatewayV2httpResponse {
@@ -154,17 +128,23 @@ fn http_response(status: i64, body: Value) -> ApiGatewayV2httpResponse {
     r
 }
 
-/// An HTTP API request carrying a job.
+/// An HTTP API request carrying a job, after the authorizer ([`crate::auth`]) judged its key.
 pub async fn intake(env: &Env, req: &ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
-    if !env.authorized(req).await {
-        tracing::warn!(
-            request_id = req
-                .request_context
-                .request_id
-                .as_deref()
-                .unwrap_or_default(),
-            "request without a valid x-api-key refused"
-        );
+    if let Err(refusal) = auth::verdict(req) {
+        let request_id = req
+            .request_context
+            .request_id
+            .as_deref()
+            .unwrap_or_default();
+        match refusal {
+            // the authorizer logged it as a warning already
+            Refusal::Refused => tracing::info!(request_id, error = %refusal, "request refused"),
+            // no caller can cause these: the API is wired wrong
+            Refusal::Missing | Refusal::Unknown => {
+                tracing::error!(request_id, error = %refusal, "request refused")
+            }
+        }
+        // the same answer API Gateway gives without a key: nothing tells a caller more
         return http_response(401, json!({"message": "Unauthorized"}));
     }
     let raw = req.body.as_deref().unwrap_or_default();

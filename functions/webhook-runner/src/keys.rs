@@ -1,7 +1,7 @@
 //! Keys from Secrets Manager: a secret's current value and, during a rotation, its previous one
 //! (the `AWSCURRENT` and `AWSPREVIOUS` versions). The token key seals queue messages; the intake
-//! keys are the `x-api-key` values callers present. Both are re-read while the function stays
-//! warm, so a rotation needs no deploy.
+//! keys are the `x-api-key` values callers present, checked by the authorizer ([`crate::auth`]).
+//! Both are re-read while the function stays warm, so a rotation needs no deploy.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -62,6 +62,9 @@ pub async fn load_pair(
 
 /// Re-read at least this often while warm: a key removed from the secret stops working by then.
 pub const MAX_AGE: Duration = Duration::from_secs(300);
+
+/// Wait at least this long between re-reads of a secret prompted by an unknown key.
+pub const REREAD_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Keys derived from a secret, cached, and re-read when older than [`MAX_AGE`] or when a value
 /// does not match (at most once per `min_interval`, so a flood of bad keys cannot flood Secrets

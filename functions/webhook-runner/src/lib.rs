@@ -1,7 +1,9 @@
-//! `webhook-runner`: Amperity webhook-destination jobs. The intake validates and queues a job;
-//! the worker streams the NDJSON file to the destination in batches under a token-bucket rate
-//! limit, reports progress, and continues itself through the queue before the Lambda deadline.
+//! `webhook-runner`: Amperity webhook-destination jobs. The authorizer checks the caller's key;
+//! the intake validates and queues a job; the worker streams the NDJSON file to the destination in
+//! batches under a token-bucket rate limit, reports progress, and continues itself through the
+//! queue before the Lambda deadline.
 
+pub mod auth;
 pub mod batch;
 pub mod download;
 pub mod handlers;

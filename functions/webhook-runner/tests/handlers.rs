@@ -1,12 +1,13 @@
-//! Intake and worker against the local emulator's SQS and Secrets Manager, and fakes for the
-//! file, destination and callback. Needs the emulator: `cargo xtask local up` (`cargo xtask
-//! test` does it).
+//! Authorizer, intake and worker against the local emulator's SQS and Secrets Manager, and fakes
+//! for the file, destination and callback. Needs the emulator: `cargo xtask local up` (`cargo
+//! xtask test` does it).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::Secret;
+use webhook_runner::auth::Authorizer;
 use webhook_runner::handlers::{self, http_client, Env};
 use webhook_runner::keys::{self, IntakeKeys, KeyPair, Keys};
 use wiremock::matchers::{body_partial_json, method, path};
@@ -49,16 +50,11 @@ async fn env_with(token_key: &str, previous: Option<&str>) -> Env {
         current: Secret::new(token_key),
         previous: previous.map(Secret::new),
     };
-    let intake = KeyPair {
-        current: Secret::new(KEY),
-        previous: Some(Secret::new(OLD_KEY)),
-    };
     Env {
         http: http_client(),
         sqs,
         queue_url: queue.queue_url().unwrap().to_string(),
         token_keys: Keys::fixed(&token, keys::sealer),
-        intake_keys: Some(Keys::fixed(&intake, IntakeKeys::new)),
         allow_http: true,
         max_receive_count: 3,
         max_runs_without_progress: 5,
@@ -85,15 +81,46 @@ impl Respond for Destination {
     }
 }
 
-/// An HTTP API request as API Gateway sends it, with `x-api-key` when `key` is given.
-fn http_event(body: &Value, key: Option<&str>) -> Value {
-    let mut headers = json!({"content-type": "application/json"});
-    if let Some(k) = key {
-        headers["x-api-key"] = k.into();
+/// An HTTP API request as API Gateway sends it to the intake, with `authorizer` as its
+/// `requestContext.authorizer` when it is not null.
+fn http_event_with(body: &Value, authorizer: Value) -> Value {
+    let mut context = json!({"http": {"method": "POST", "path": "/jobs"}, "requestId": "r1"});
+    if !authorizer.is_null() {
+        context["authorizer"] = authorizer;
     }
-    json!({"version": "2.0", "routeKey": "POST /jobs", "rawPath": "/jobs", "headers": headers,
-           "requestContext": {"http": {"method": "POST", "path": "/jobs"}, "requestId": "r1"},
-           "body": body.to_string(), "isBase64Encoded": false})
+    json!({"version": "2.0", "routeKey": "POST /jobs", "rawPath": "/jobs",
+           "headers": {"content-type": "application/json", "x-api-key": KEY},
+           "requestContext": context, "body": body.to_string(), "isBase64Encoded": false})
+}
+
+/// An HTTP API request whose key the authorizer accepted.
+fn http_event(body: &Value) -> Value {
+    http_event_with(body, json!({"lambda": {"verdict": "ok"}}))
+}
+
+/// The authorizer's event for a request with `x-api-key: key`.
+fn authorizer_event(key: &str) -> Value {
+    json!({"version": "2.0", "type": "REQUEST",
+           "routeArn": "arn:aws:execute-api:us-east-1:000000000000:api/$default/POST/jobs",
+           "identitySource": [key], "routeKey": "POST /jobs", "rawPath": "/jobs",
+           "headers": {"content-type": "application/json", "x-api-key": key},
+           "requestContext": {"http": {"method": "POST", "path": "/jobs"}, "requestId": "r1"}})
+}
+
+/// A POST of `job` as API Gateway handles it: 401 without a key, else the authorizer's answer
+/// (which must allow) goes to the intake as its `requestContext.authorizer.lambda`.
+async fn post(authorizer: &Authorizer, env: &Env, job: &Value, key: Option<&str>) -> Value {
+    let Some(key) = key.filter(|k| !k.is_empty()) else {
+        return json!({"statusCode": 401, "body": json!({"message": "Unauthorized"}).to_string()});
+    };
+    let event = serde_json::from_value(authorizer_event(key)).unwrap();
+    let answer = serde_json::to_value(authorizer.authorize(&event).await).unwrap();
+    assert_eq!(answer["isAuthorized"], true, "{answer}");
+    intake(
+        env,
+        http_event_with(job, json!({"lambda": answer["context"]})),
+    )
+    .await
 }
 
 /// Call the intake with an event; the answer as JSON.
@@ -192,7 +219,7 @@ async fn reports(server: &MockServer) -> Vec<Value> {
 async fn a_job_flows_from_intake_through_continuations_to_the_destination() {
     let env = env().await;
     let (server, dest, job) = job_server().await;
-    let resp = intake(&env, http_event(&job, Some(KEY))).await;
+    let resp = intake(&env, http_event(&job)).await;
     assert_eq!(resp["statusCode"], 202, "{resp}");
     let mut runs = 0;
     loop {
@@ -223,11 +250,18 @@ async fn a_job_flows_from_intake_through_continuations_to_the_destination() {
 }
 
 #[tokio::test]
-async fn the_intake_wants_a_valid_key_and_queues_nothing_without_one() {
+async fn a_job_needs_a_valid_key_and_nothing_is_queued_without_one() {
     let env = env().await;
+    let authorizer = Authorizer::new(Keys::fixed(
+        &KeyPair {
+            current: Secret::new(KEY),
+            previous: Some(Secret::new(OLD_KEY)),
+        },
+        IntakeKeys::new,
+    ));
     let (_server, _dest, job) = job_server().await;
-    for key in [None, Some("wrong-key"), Some(""), Some("intake-key-no")] {
-        let resp = intake(&env, http_event(&job, key)).await;
+    for key in [None, Some(""), Some("wrong-key"), Some("intake-key-no")] {
+        let resp = post(&authorizer, &env, &job, key).await;
         assert_eq!(resp["statusCode"], 401, "{key:?}: {resp}");
         assert_eq!(
             body_of(&resp),
@@ -238,10 +272,72 @@ async fn the_intake_wants_a_valid_key_and_queues_nothing_without_one() {
     assert!(receive(&env).await.is_empty(), "nothing queued");
     // the current key, and the previous one during a rotation
     for key in [KEY, OLD_KEY] {
-        let resp = intake(&env, http_event(&job, Some(key))).await;
+        let resp = post(&authorizer, &env, &job, Some(key)).await;
         assert_eq!(resp["statusCode"], 202, "{resp}");
     }
     assert_eq!(receive(&env).await.len(), 2);
+}
+
+#[tokio::test]
+async fn the_intake_answers_401_to_anything_but_an_ok_verdict() {
+    let env = env().await;
+    let (_server, _dest, job) = job_server().await;
+    // no authorizer on the route (the header alone is not enough), a refused key, a verdict
+    // the intake does not know
+    for authorizer in [
+        Value::Null,
+        json!({"lambda": {}}),
+        json!({"lambda": {"verdict": "refused"}}),
+        json!({"lambda": {"verdict": "yes"}}),
+    ] {
+        let resp = intake(&env, http_event_with(&job, authorizer.clone())).await;
+        assert_eq!(resp["statusCode"], 401, "{authorizer}: {resp}");
+        assert_eq!(body_of(&resp), json!({"message": "Unauthorized"}));
+    }
+    assert!(receive(&env).await.is_empty(), "nothing queued");
+}
+
+#[tokio::test]
+async fn the_authorizer_follows_a_rotation_of_the_key_secret() {
+    let aws = support::emulator_config().await;
+    let sm = aws_sdk_secretsmanager::Client::new(&aws);
+    let name = unique("test/webhook-runner/intake-key");
+    sm.create_secret()
+        .name(&name)
+        .secret_string("key-one")
+        .send()
+        .await
+        .unwrap();
+    // re-read at once on an unknown key (30 s apart in Lambda)
+    let authorizer = Authorizer::new(
+        Keys::load(sm.clone(), &name, IntakeKeys::new)
+            .await
+            .unwrap(),
+    )
+    .with_reread_interval(Duration::ZERO);
+    assert!(authorizer.accepts(Some("key-one")).await);
+    assert!(!authorizer.accepts(Some("key-two")).await);
+    sm.put_secret_value()
+        .secret_id(&name)
+        .secret_string("key-two")
+        .send()
+        .await
+        .unwrap();
+    // the new key while warm, and the old one as the previous version
+    assert!(authorizer.accepts(Some("key-two")).await);
+    assert!(authorizer.accepts(Some("key-one")).await);
+    sm.put_secret_value()
+        .secret_id(&name)
+        .secret_string("key-three")
+        .send()
+        .await
+        .unwrap();
+    assert!(authorizer.accepts(Some("key-three")).await);
+    assert!(authorizer.accepts(Some("key-two")).await);
+    assert!(
+        !authorizer.accepts(Some("key-one")).await,
+        "two rotations ago"
+    );
 }
 
 #[tokio::test]
@@ -249,10 +345,7 @@ async fn intake_refuses_bad_jobs_with_the_field_named_and_queues_nothing() {
     let env = env().await;
     let resp = intake(
         &env,
-        http_event(
-            &json!({"settings": {"destination_url": "https://x.example.org/r"}}),
-            Some(KEY),
-        ),
+        http_event(&json!({"settings": {"destination_url": "https://x.example.org/r"}})),
     )
     .await;
     assert_eq!(resp["statusCode"], 400);
@@ -273,7 +366,7 @@ async fn unknown_settings_are_warnings_for_amperity_and_typos_are_refused() {
     let env = env().await;
     let (server, dest, mut job) = job_server().await;
     job["settings"]["batch_sise"] = json!(10);
-    let resp = intake(&env, http_event(&job, Some(KEY))).await;
+    let resp = intake(&env, http_event(&job)).await;
     assert_eq!(resp["statusCode"], 400);
     assert_eq!(
         body_of(&resp)["message"],
@@ -286,7 +379,7 @@ async fn unknown_settings_are_warnings_for_amperity_and_typos_are_refused() {
         .unwrap()
         .remove("batch_sise");
     job["settings"]["list_id"] = json!("weekly");
-    let resp = intake(&env, http_event(&job, Some(KEY))).await;
+    let resp = intake(&env, http_event(&job)).await;
     assert_eq!(resp["statusCode"], 202, "{resp}");
     let warning = "setting `settings.list_id` is not used by this destination and was ignored";
     assert_eq!(body_of(&resp)["warnings"], json!([warning]));
@@ -305,10 +398,7 @@ async fn unknown_settings_are_warnings_for_amperity_and_typos_are_refused() {
 async fn a_message_sealed_with_the_previous_token_key_still_runs() {
     let before = env_with("token key one", None).await;
     let (server, dest, job) = job_server().await;
-    assert_eq!(
-        intake(&before, http_event(&job, Some(KEY))).await["statusCode"],
-        202
-    );
+    assert_eq!(intake(&before, http_event(&job)).await["statusCode"], 202);
     let records = receive(&before).await;
     // the key was rotated: the worker has a new current key and the old one as previous
     let mut after = env_with("token key two", Some("token key one")).await;
@@ -319,10 +409,7 @@ async fn a_message_sealed_with_the_previous_token_key_still_runs() {
     assert_eq!(reports(&server).await.last().unwrap()["state"], "succeeded");
     // and without the previous key the message cannot be opened
     let (_s, _d, job) = job_server().await;
-    assert_eq!(
-        intake(&before, http_event(&job, Some(KEY))).await["statusCode"],
-        202
-    );
+    assert_eq!(intake(&before, http_event(&job)).await["statusCode"], 202);
     let records = receive(&before).await;
     let only_new = env_with("token key two", None).await;
     let out = worker(
@@ -359,10 +446,7 @@ async fn job_with_running_answer(env: &Env, server: &MockServer, status: u16) ->
         "label_name": "l", "data_url": format!("{}/file.ndjson", server.uri()), "access_token": "t",
         "webhook_id": "wh-dlq", "callback_url": format!("{}/cb/", server.uri())
     });
-    assert_eq!(
-        intake(env, http_event(&job, Some(KEY))).await["statusCode"],
-        202
-    );
+    assert_eq!(intake(env, http_event(&job)).await["statusCode"], 202);
     receive(env).await
 }
 
@@ -460,13 +544,8 @@ async fn keys_are_read_with_their_previous_version_from_secrets_manager() {
 }
 
 #[tokio::test]
-async fn the_sample_events_carry_the_key_the_local_stage_seeds() {
-    // `cargo xtask local up` seeds this key (xtask/src/local/seed.rs, LOCAL_INTAKE_KEY)
-    let mut env = env().await;
-    env.intake_keys = Some(Keys::fixed(
-        &KeyPair::one("local-only-intake-key"),
-        IntakeKeys::new,
-    ));
+async fn the_sample_events_carry_the_authorizer_verdict() {
+    let env = env().await;
     let event = |name: &str| -> Value {
         let path = format!("{}/events/intake/{name}.json", env!("CARGO_MANIFEST_DIR"));
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -474,11 +553,15 @@ async fn the_sample_events_carry_the_key_the_local_stage_seeds() {
     assert_eq!(intake(&env, event("job")).await["statusCode"], 202);
     assert_eq!(intake(&env, event("smoke")).await["statusCode"], 400);
     let mut stripped = event("job");
-    stripped["headers"]
+    stripped["requestContext"]
         .as_object_mut()
         .unwrap()
-        .remove("x-api-key");
-    assert_eq!(intake(&env, stripped).await["statusCode"], 401);
+        .remove("authorizer");
+    assert_eq!(
+        intake(&env, stripped).await["statusCode"],
+        401,
+        "the key alone, without a verdict"
+    );
     let worker_smoke = format!("{}/events/worker/smoke.json", env!("CARGO_MANIFEST_DIR"));
     let event: aws_lambda_events::sqs::SqsEvent =
         serde_json::from_str(&std::fs::read_to_string(worker_smoke).unwrap()).unwrap();

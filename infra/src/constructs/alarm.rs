@@ -1,5 +1,8 @@
 //! CloudWatch alarms, all sent to the stage's alarm topic.
 
+use std::time::Duration;
+
+use super::duration::{days, seconds, whole};
 use super::{Key, KeyProps, Stack, Topic, TopicProps};
 use crate::cfn::cloud_watch::alarm::{CfnAlarm, Dimension};
 use crate::cfn::Val;
@@ -13,7 +16,9 @@ pub struct AlarmProps {
     /// Alarm when the statistic is at or above this.
     pub threshold: f64,
     pub periods: u32,
-    pub period_seconds: u32,
+    /// The length of one evaluation period: 10 s, 30 s or a whole number of minutes
+    /// (CloudWatch's choices).
+    pub period: Duration,
 }
 
 pub struct Alarm {
@@ -23,6 +28,14 @@ pub struct Alarm {
 impl Alarm {
     pub fn new(stack: &Stack, id: &str, props: AlarmProps) -> Alarm {
         let topic = alarm_topic(stack);
+        let period = whole(props.period, seconds(1))
+            .filter(|s| [10, 30].contains(s) || (*s >= 60 && s % 60 == 0));
+        if period.is_none() {
+            stack.error(format!(
+                "{id}: period {:?} is not 10 s, 30 s or a whole number of minutes",
+                props.period
+            ));
+        }
         stack.add(
             id,
             CfnAlarm {
@@ -43,7 +56,7 @@ impl Alarm {
                 threshold: Some(props.threshold.into()),
                 comparison_operator: Some("GreaterThanOrEqualToThreshold".into()),
                 evaluation_periods: Some(props.periods.into()),
-                period: Some(props.period_seconds.into()),
+                period: Some(period.unwrap_or(60).into()),
                 treat_missing_data: Some("notBreaching".into()),
                 alarm_actions: Some(vec![topic.clone()]),
                 ok_actions: Some(vec![topic]),
@@ -73,7 +86,7 @@ pub fn alarm_topic(stack: &Stack) -> Val<String> {
                 "alarm-topic",
                 KeyProps {
                     description: format!("{} alarm topic", stack.name()),
-                    pending_window_days: 7,
+                    pending_window: days(7),
                     retain: false,
                 },
             );

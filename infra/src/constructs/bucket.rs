@@ -26,8 +26,9 @@ use crate::cfn::{get_att, r#ref, sub, Val};
 pub struct BucketProps {
     /// Keep every version of every object. Default: false.
     pub versioned: bool,
-    /// Delete objects this many days after creation. Default: none, objects are kept.
-    pub expire_after_days: Option<u32>,
+    /// Delete objects this long after creation, in whole days (S3 lifecycle's unit). Default:
+    /// none, objects are kept.
+    pub expire_after: Option<std::time::Duration>,
     /// Refer to the bucket by its physical name (`Fn::Sub`) instead of `Ref`/`Fn::GetAtt` in
     /// [`Bucket::name`], [`Bucket::arn`], [`Bucket::objects_arn`] and so in every grant. Required
     /// for [`Bucket::notify_function`]: the bucket then depends on the function's invoke
@@ -79,7 +80,17 @@ impl Bucket {
                 "bucket name `{physical}` would exceed S3's 63 characters; shorten `{name}`"
             ));
         }
-        let rules = props.expire_after_days.map(|days| LifecycleConfiguration {
+        let expire_days = props.expire_after.map(|after| {
+            let whole_days =
+                super::duration::whole(after, super::duration::days(1)).filter(|d| *d >= 1);
+            if whole_days.is_none() {
+                stack.error(format!(
+                    "{id}: expire_after {after:?} is not a whole number of days (at least one)"
+                ));
+            }
+            whole_days.unwrap_or(1)
+        });
+        let rules = expire_days.map(|days| LifecycleConfiguration {
             rules: Some(vec![Rule {
                 id: some(format!("expire-after-{days}-days")),
                 status: some("Enabled"),

@@ -87,17 +87,22 @@ pub struct Vpc {
     pub security_group_ids: Vec<String>,
 }
 
+/// Asynchronous invocation (EventBridge, S3, `lambda:Invoke` with `Event`): retries and the
+/// age past which Lambda gives up on an event; either way it then goes to the function's DLQ.
 #[derive(Debug, Clone, Copy)]
 pub struct AsyncOptions {
+    /// Retries after a failed attempt. Default: 2. Range: 0 to 2.
     pub max_retries: u32,
-    pub max_event_age_seconds: u32,
+    /// How long Lambda keeps trying to deliver an event. Default: 6 hours. Range: 60 s to
+    /// 6 hours, whole seconds.
+    pub max_event_age: std::time::Duration,
 }
 
 impl Default for AsyncOptions {
     fn default() -> Self {
         AsyncOptions {
             max_retries: 2,
-            max_event_age_seconds: 6 * 3600,
+            max_event_age: super::duration::hours(6),
         }
     }
 }
@@ -299,7 +304,7 @@ impl Function {
                 statistic: "Sum",
                 threshold: 1.0,
                 periods: 1,
-                period_seconds: 300,
+                period: super::duration::minutes(5),
             },
         );
         Function {
@@ -364,13 +369,22 @@ impl Function {
             super::DlqWriter::Account,
         );
         let config_id = format!("{}EventInvokeConfig", self.id);
+        let max_age = super::duration::whole(options.max_event_age, super::duration::seconds(1))
+            .filter(|s| (60..=21_600).contains(s));
+        if max_age.is_none() || options.max_retries > 2 {
+            self.stack.error(format!(
+                "{config_id}: max_event_age {:?} must be 60 s to 6 hours in whole seconds and \
+                 max_retries {} at most 2",
+                options.max_event_age, options.max_retries
+            ));
+        }
         self.stack.add(
             &config_id,
             CfnEventInvokeConfig {
                 function_name: some(r#ref(&self.id)),
                 qualifier: some("$LATEST"),
                 maximum_retry_attempts: some(options.max_retries),
-                maximum_event_age_in_seconds: some(options.max_event_age_seconds),
+                maximum_event_age_in_seconds: some(max_age.unwrap_or(21_600)),
                 destination_config: Some(DestinationConfig {
                     on_failure: Some(OnFailure {
                         destination: some(dlq.arn()),

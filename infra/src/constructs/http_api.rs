@@ -275,7 +275,7 @@ impl HttpApi {
                 statistic: "Sum",
                 threshold: 1.0,
                 periods: 1,
-                period_seconds: 300,
+                period: super::duration::minutes(5),
             },
         );
         // The documented endpoint form; a GetAtt of ApiEndpoint would say the same, but the local

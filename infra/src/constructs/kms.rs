@@ -12,6 +12,9 @@ use std::rc::Rc;
 
 use serde_json::{json, Value};
 
+use std::time::Duration;
+
+use super::duration::{days, whole};
 use super::{grant, pascal, some, Grantee, Stack};
 use crate::cfn::kms::alias::CfnAlias;
 use crate::cfn::kms::key::CfnKey;
@@ -20,9 +23,9 @@ use crate::cfn::{get_att, r#ref, Val};
 pub struct KeyProps {
     /// What the key protects, shown in the console. Default: "<stack> <name>".
     pub description: String,
-    /// Days between scheduling the key's deletion and its deletion, during which it can be
-    /// recovered. Default: 30. Range: 7 to 30.
-    pub pending_window_days: u32,
+    /// Time between scheduling the key's deletion and its deletion, during which it can be
+    /// recovered. Default: 30 days. Range: 7 to 30 whole days.
+    pub pending_window: Duration,
     /// Keep the key when the stack is deleted (`DeletionPolicy: Retain`), since data it
     /// encrypted may outlive the stack; a retained key costs 1 USD a month until someone
     /// schedules its deletion. Default: true. Set false for a key that protects only messages in
@@ -34,7 +37,7 @@ impl Default for KeyProps {
     fn default() -> Self {
         KeyProps {
             description: String::new(),
-            pending_window_days: 30,
+            pending_window: days(30),
             retain: true,
         }
     }
@@ -55,10 +58,11 @@ pub struct Key {
 impl Key {
     pub fn new(stack: &Stack, name: &str, props: KeyProps) -> Key {
         let id = format!("{}Key", pascal(name));
-        if !(7..=30).contains(&props.pending_window_days) {
+        let window = whole(props.pending_window, days(1)).filter(|d| (7..=30).contains(d));
+        if window.is_none() {
             stack.error(format!(
-                "{id}: pending_window_days {} is outside KMS's 7 to 30",
-                props.pending_window_days
+                "{id}: pending_window {:?} is not 7 to 30 whole days (KMS's range)",
+                props.pending_window
             ));
         }
         let description = if props.description.is_empty() {
@@ -71,7 +75,7 @@ impl Key {
             CfnKey {
                 description: some(description),
                 enable_key_rotation: some(true),
-                pending_window_in_days: some(props.pending_window_days),
+                pending_window_in_days: some(window.unwrap_or(30)),
                 key_policy: Some(key_policy(&[])),
                 ..Default::default()
             },

@@ -1,30 +1,70 @@
 //! SQS queue: encrypted (by default with the AWS-managed `aws/sqs` KMS key), a DLQ with a
 //! redrive policy, and an alarm on the DLQ's depth.
 
+use std::time::Duration;
+
 use serde_json::json;
 
+use super::duration::{hours, minutes, seconds, whole};
 use super::{grant, pascal, some, Alarm, AlarmProps, Grantee, Key, Stack};
 use crate::cfn::sqs::queue::CfnQueue;
 use crate::cfn::{get_att, r#ref, Val};
 
-/// A work queue's props: `QueueProps { visibility_timeout_seconds: 60, ..Default::default() }`.
+/// A work queue's props: `QueueProps { visibility_timeout: seconds(60), ..Default::default() }`.
 pub struct QueueProps {
-    /// How long a received message stays hidden from other consumers. Default: 30 (SQS's).
-    /// Range: 0 to 43,200 s; AWS asks for six times the consumer function's timeout.
-    pub visibility_timeout_seconds: u32,
-    /// Receives before a message moves to the DLQ. Default: 3. Range: 1 to 1,000.
-    pub max_receive_count: u32,
+    /// How long a received message stays hidden from other consumers. Default: 30 s (SQS's).
+    /// Range: 0 to 12 hours, whole seconds; AWS asks for six times the consumer function's
+    /// timeout.
+    pub visibility_timeout: Duration,
+    /// Where messages go after failing: the queue's own DLQ by default. Every work queue has
+    /// one, so a message that keeps failing is kept and alarmed, never dropped.
+    pub dead_letter: DeadLetter,
     /// How the work queue is encrypted at rest. Default: [`QueueEncryption::AwsManagedKey`].
-    /// Its DLQ keeps the AWS-managed key: only SQS's redrive writes to it.
+    /// Its own DLQ keeps the AWS-managed key: only SQS's redrive writes to it.
     pub encryption: QueueEncryption,
 }
 
 impl Default for QueueProps {
     fn default() -> Self {
         QueueProps {
-            visibility_timeout_seconds: 30,
-            max_receive_count: 3,
+            visibility_timeout: seconds(30),
+            dead_letter: DeadLetter::default(),
             encryption: QueueEncryption::default(),
+        }
+    }
+}
+
+/// A work queue's dead-letter queue and after how many receives a message moves there (CDK's
+/// `deadLetterQueue: { queue, maxReceiveCount }`).
+pub enum DeadLetter {
+    /// A DLQ of its own, `<name>-dlq`: 14 days' retention, alarmed from its first message.
+    Own {
+        /// Receives before a message moves to the DLQ. Default: 3. Range: 1 to 1,000.
+        max_receive_count: u32,
+    },
+    /// A dead-letter queue declared elsewhere (e.g. one shared by several queues).
+    Queue {
+        queue: Queue,
+        /// Receives before a message moves to the DLQ. Range: 1 to 1,000.
+        max_receive_count: u32,
+    },
+}
+
+impl Default for DeadLetter {
+    fn default() -> Self {
+        DeadLetter::Own {
+            max_receive_count: 3,
+        }
+    }
+}
+
+impl DeadLetter {
+    fn max_receive_count(&self) -> u32 {
+        match self {
+            DeadLetter::Own { max_receive_count }
+            | DeadLetter::Queue {
+                max_receive_count, ..
+            } => *max_receive_count,
         }
     }
 }
@@ -52,6 +92,8 @@ pub struct Queue {
     pub id: String,
     base: String,
     encryption: QueueEncryption,
+    /// A work queue's dead-letter queue; `None` for a dead-letter queue itself.
+    dlq: Option<Box<Queue>>,
 }
 
 const FOURTEEN_DAYS: u32 = 14 * 24 * 3600;
@@ -75,18 +117,25 @@ impl Queue {
     /// A work queue `name` with its DLQ `<name>-dlq`.
     pub fn new(stack: &Stack, name: &str, props: QueueProps) -> Queue {
         let base = pascal(name);
-        let dlq = Queue::dead_letter(stack, &base, &format!("{name}-dlq"), DlqWriter::Account);
+        let max_receive_count = props.dead_letter.max_receive_count();
+        let dlq = match props.dead_letter {
+            DeadLetter::Own { .. } => {
+                Queue::dead_letter(stack, &base, &format!("{name}-dlq"), DlqWriter::Account)
+            }
+            DeadLetter::Queue { queue, .. } => queue,
+        };
         let id = format!("{base}Queue");
-        if props.visibility_timeout_seconds > 43_200 {
+        let visibility = whole(props.visibility_timeout, seconds(1))
+            .filter(|s| Duration::from_secs(u64::from(*s)) <= hours(12));
+        if visibility.is_none() {
             stack.error(format!(
-                "{id}: visibility_timeout_seconds {} is over SQS's 43200 (12 hours)",
-                props.visibility_timeout_seconds
+                "{id}: visibility_timeout {:?} is not whole seconds up to SQS's 12 hours",
+                props.visibility_timeout
             ));
         }
-        if !(1..=1_000).contains(&props.max_receive_count) {
+        if !(1..=1_000).contains(&max_receive_count) {
             stack.error(format!(
-                "{id}: max_receive_count {} is outside SQS's 1 to 1000",
-                props.max_receive_count
+                "{id}: max_receive_count {max_receive_count} is outside SQS's 1 to 1000"
             ));
         }
         let (kms_master_key_id, sqs_managed_sse_enabled) = match &props.encryption {
@@ -100,10 +149,10 @@ impl Queue {
                 queue_name: some(stack.physical_name(name)),
                 kms_master_key_id,
                 sqs_managed_sse_enabled,
-                visibility_timeout: some(props.visibility_timeout_seconds),
+                visibility_timeout: some(visibility.unwrap_or(30)),
                 redrive_policy: Some(json!({
                     "deadLetterTargetArn": dlq.arn().to_json(),
-                    "maxReceiveCount": props.max_receive_count,
+                    "maxReceiveCount": max_receive_count,
                 })),
                 ..Default::default()
             },
@@ -120,6 +169,7 @@ impl Queue {
             id,
             base,
             encryption: props.encryption,
+            dlq: Some(Box::new(dlq)),
         }
     }
 
@@ -158,7 +208,7 @@ impl Queue {
                 statistic: "Maximum",
                 threshold: 1.0,
                 periods: 1,
-                period_seconds: 300,
+                period: minutes(5),
             },
         );
         Queue {
@@ -169,7 +219,14 @@ impl Queue {
             } else {
                 QueueEncryption::SqsManaged
             },
+            dlq: None,
         }
+    }
+
+    /// A work queue's dead-letter queue (its own or the one given in its props); `None` for a
+    /// dead-letter queue.
+    pub fn dead_letter_queue(&self) -> Option<&Queue> {
+        self.dlq.as_deref()
     }
 
     pub(crate) fn base_id(&self) -> &str {

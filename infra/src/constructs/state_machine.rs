@@ -199,7 +199,7 @@ impl StateMachine {
                     statistic: "Sum",
                     threshold: 1.0,
                     periods: 1,
-                    period_seconds: 300,
+                    period: super::duration::minutes(5),
                 },
             );
         }

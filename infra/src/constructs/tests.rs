@@ -162,7 +162,7 @@ fn buckets_block_public_access_encrypt_require_tls_and_are_retained() {
         "data",
         BucketProps {
             versioned: true,
-            expire_after_days: Some(9),
+            expire_after: Some(duration::days(9)),
             ..BucketProps::default()
         },
     );
@@ -198,8 +198,10 @@ fn queues_have_kms_a_dlq_with_redrive_and_an_alarm() {
         &stack,
         "jobs",
         QueueProps {
-            visibility_timeout_seconds: 180,
-            max_receive_count: 4,
+            visibility_timeout: duration::seconds(180),
+            dead_letter: DeadLetter::Own {
+                max_receive_count: 4,
+            },
             ..Default::default()
         },
     );
@@ -371,8 +373,10 @@ fn state_machine_role_is_granted_exactly_its_tasks() {
         &stack,
         "failures",
         QueueProps {
-            visibility_timeout_seconds: 60,
-            max_receive_count: 3,
+            visibility_timeout: duration::seconds(60),
+            dead_letter: DeadLetter::Own {
+                max_receive_count: 3,
+            },
             ..Default::default()
         },
     );

@@ -102,14 +102,31 @@ fn queue_mistakes_are_named() {
         &stack,
         "jobs",
         QueueProps {
-            visibility_timeout_seconds: 50_000,
-            max_receive_count: 0,
+            visibility_timeout: duration::seconds(50_000),
+            dead_letter: DeadLetter::Own {
+                max_receive_count: 0,
+            },
+            ..Default::default()
+        },
+    );
+    // a fraction of a second cannot be said to CloudFormation either
+    Queue::new(
+        &stack,
+        "half",
+        QueueProps {
+            visibility_timeout: Duration::from_millis(1500),
             ..Default::default()
         },
     );
     let err = errors(stack);
     assert!(
-        err.contains("JobsQueue: visibility_timeout_seconds 50000 is over SQS's 43200"),
+        err.contains("HalfQueue: visibility_timeout 1.5s is not whole seconds"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "JobsQueue: visibility_timeout 50000s is not whole seconds up to SQS's 12 hours"
+        ),
         "{err}"
     );
     assert!(

@@ -89,7 +89,7 @@ fn output_bucket(stack: &Stack) -> Bucket {
         stack,
         "transcribe-output",
         BucketProps {
-            expire_after_days: Some(7),
+            expire_after: Some(duration::days(7)),
             referenced_by_name: true,
             ..BucketProps::default()
         },
@@ -321,8 +321,10 @@ fn a_queue_under_the_aws_managed_key_cannot_receive_notifications() {
         &stack,
         "events",
         QueueProps {
-            visibility_timeout_seconds: 60,
-            max_receive_count: 3,
+            visibility_timeout: duration::seconds(60),
+            dead_letter: DeadLetter::Own {
+                max_receive_count: 3,
+            },
             ..Default::default()
         },
     );
@@ -626,14 +628,14 @@ fn key_mistakes_are_named() {
         &stack,
         "data",
         KeyProps {
-            pending_window_days: 3,
+            pending_window: duration::days(3),
             ..KeyProps::default()
         },
     );
     key.allow_service("cloudwatch", &["kms:*"]);
     let err = construction_errors(stack);
     for expected in [
-        "DataKey: pending_window_days 3 is outside KMS's 7 to 30",
+        "DataKey: pending_window 259200s is not 7 to 30 whole days",
         "DataKey: allow_service(`cloudwatch`): a service principal looks like",
         "DataKey: allow_service(`cloudwatch`): `kms:*` is not one KMS action",
     ] {

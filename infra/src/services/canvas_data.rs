@@ -360,7 +360,7 @@ pub fn stack(stage: &Stage) -> Stack {
             statistic: "Maximum",
             threshold: s.lag_alarm_hours as f64,
             periods: 1,
-            period_seconds: 3600,
+            period: crate::constructs::duration::hours(1),
         },
     );
     Schedule::new(

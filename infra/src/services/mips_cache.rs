@@ -105,7 +105,9 @@ pub fn stack(stage: &Stage) -> Stack {
         &stack,
         "cache",
         BucketProps {
-            expire_after_days: Some(s.cache_expiry_days),
+            expire_after: Some(crate::constructs::duration::days(u64::from(
+                s.cache_expiry_days,
+            ))),
             ..BucketProps::default()
         },
     );

@@ -282,7 +282,7 @@ pub fn stack(stage: &Stage) -> Stack {
     // run lock keeps a retry from overlapping a run still going
     function.invoked_async(AsyncOptions {
         max_retries: 1,
-        max_event_age_seconds: 3600,
+        max_event_age: crate::constructs::duration::hours(1),
     });
     Schedule::new(
         &stack,

@@ -37,6 +37,20 @@ pub struct Settings {
     /// Origins allowed to POST uploads from a browser (the uploads bucket's CORS and the API's).
     /// Default: none (no browser access).
     pub cors_origins: Vec<String>,
+    /// A header the GraphQL gateway requires on every call (spec §2.1, the original's
+    /// `SECRET_HEADER_NAME`/`SECRET_HEADER_VALUE`). Default: none.
+    pub graphql_secret_header: Option<GraphqlSecretHeader>,
+}
+
+/// `graphql_secret_header:` its name here, its value only in Secrets Manager.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphqlSecretHeader {
+    /// The header's name, e.g. `x-mentorpal-secret`.
+    pub name: String,
+    /// The secret holding its value; default `<stage>/upload-processor/graphql-secret-header`.
+    #[serde(default)]
+    pub secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -58,6 +72,7 @@ impl Default for Settings {
             graphql_api_key_secret: None,
             upload_max_mib: 100,
             cors_origins: Vec::new(),
+            graphql_secret_header: None,
         }
     }
 }
@@ -83,7 +98,39 @@ impl Settings {
             (1..=5120).contains(&self.upload_max_mib),
             "upload_max_mib",
             || format!("upload_max_mib must be 1-5120, got {}", self.upload_max_mib),
+        )?;
+        let Some(h) = &self.graphql_secret_header else {
+            return Ok(());
+        };
+        check(
+            !h.name.is_empty()
+                && h.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "graphql_secret_header.name",
+            || {
+                format!(
+                    "{:?} is not a header name (letters, digits, '-', '_')",
+                    h.name
+                )
+            },
+        )?;
+        check(
+            !["authorization", "content-type", "mentor-graphql-req"]
+                .contains(&h.name.to_ascii_lowercase().as_str()),
+            "graphql_secret_header.name",
+            || format!("{} is a header the client sets itself", h.name),
         )
+    }
+
+    /// The secret header's name and the name of the secret holding its value.
+    pub fn graphql_secret_header(&self, stage: &Stage) -> Option<(String, String)> {
+        self.graphql_secret_header.as_ref().map(|h| {
+            let secret = h.secret.clone().unwrap_or_else(|| {
+                format!("{}/upload-processor/graphql-secret-header", stage.name)
+            });
+            (h.name.clone(), secret)
+        })
     }
 
     pub fn graphql_endpoint(&self) -> String {
@@ -116,7 +163,7 @@ pub fn stack(stage: &Stage) -> Stack {
         &stack,
         "uploads",
         BucketProps {
-            expire_after_days: Some(30),
+            expire_after: Some(duration::days(30)),
             ..Default::default()
         },
     );
@@ -125,7 +172,7 @@ pub fn stack(stage: &Stage) -> Stack {
         &stack,
         "transcripts",
         BucketProps {
-            expire_after_days: Some(7),
+            expire_after: Some(duration::days(7)),
             // its notification invokes a function that reads it: name-based references avoid
             // the bucket → permission → function → role → bucket cycle
             referenced_by_name: true,
@@ -183,6 +230,22 @@ pub fn stack(stage: &Stage) -> Stack {
     let jwt_secret = Secret::from_name(&s.jwt_secret(stage));
     let api_key = Secret::from_name(&s.graphql_api_key_secret(stage));
     let graphql = s.graphql_endpoint();
+    // every function that calls GraphQL sends the stage's secret header, when it has one
+    let secret_header = s
+        .graphql_secret_header(stage)
+        .map(|(name, secret)| (name, Secret::from_name(&secret)));
+    let graphql_env = |mut vars: Vec<(&'static str, crate::cfn::Val<String>)>| {
+        if let Some((name, secret)) = &secret_header {
+            vars.push(("GRAPHQL_SECRET_HEADER_NAME", name.clone().into()));
+            vars.push(("GRAPHQL_SECRET_HEADER_SECRET", secret.name.clone().into()));
+        }
+        env(vars)
+    };
+    let grant_header = |f: &Function| {
+        if let Some((_, secret)) = &secret_header {
+            secret.grant_read(f);
+        }
+    };
 
     let authorizer = Function::new(
         &stack,
@@ -205,7 +268,7 @@ pub fn stack(stage: &Stage) -> Stack {
         FunctionProps {
             description: "Moves, probes, trims and transcodes uploads; marks failed uploads".into(),
             config: stage.function_config(3008, 900, &s.functions.steps),
-            environment: env(vec![
+            environment: graphql_env(vec![
                 ("GRAPHQL_ENDPOINT", graphql.clone().into()),
                 ("GRAPHQL_API_KEY_SECRET", api_key.name.clone().into()),
                 ("UPLOAD_BUCKET", uploads.name()),
@@ -220,6 +283,7 @@ pub fn stack(stage: &Stage) -> Stack {
     uploads.grant_read(&steps);
     media.grant_read_write(&steps);
     api_key.grant_read(&steps);
+    grant_header(&steps);
 
     let transcribe = Function::new(
         &stack,
@@ -228,7 +292,7 @@ pub fn stack(stage: &Stage) -> Stack {
             description:
                 "Starts Transcribe jobs, collects their subtitles, heartbeats running jobs".into(),
             config: stage.function_config(512, 60, &s.functions.transcribe),
-            environment: env(vec![
+            environment: graphql_env(vec![
                 ("GRAPHQL_ENDPOINT", graphql.clone().into()),
                 ("GRAPHQL_API_KEY_SECRET", api_key.name.clone().into()),
                 ("STATIC_BUCKET", media.name()),
@@ -241,6 +305,7 @@ pub fn stack(stage: &Stage) -> Stack {
     media.grant_read_write(&transcribe);
     transcripts.grant_read_write(&transcribe);
     api_key.grant_read(&transcribe);
+    grant_header(&transcribe);
     stack.grant(
         &transcribe.role_id(),
         Statement::new(
@@ -292,7 +357,7 @@ pub fn stack(stage: &Stage) -> Stack {
             description: "Presigned upload URLs; starts the processing of an uploaded answer"
                 .into(),
             config: stage.function_config(512, 10, &s.functions.api),
-            environment: env(vec![
+            environment: graphql_env(vec![
                 ("GRAPHQL_ENDPOINT", graphql.into()),
                 ("UPLOAD_BUCKET", uploads.name()),
                 ("STATIC_BUCKET", media.name()),
@@ -309,6 +374,7 @@ pub fn stack(stage: &Stage) -> Stack {
     );
     // the presigned POST is signed with the function's credentials: it needs PutObject itself
     uploads.grant_read_write(&api);
+    grant_header(&api);
     process.grant_start(&api);
 
     let http = HttpApi::with_props(

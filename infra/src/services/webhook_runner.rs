@@ -1,5 +1,8 @@
-//! `webhook-runner`: Amperity webhook-destination jobs, queued by an HTTP intake and streamed to a
-//! destination API by an SQS-triggered worker that continues itself through the same queue.
+//! `webhook-runner`: Amperity webhook-destination jobs, queued by an HTTP intake behind a Lambda
+//! authorizer and streamed to a destination API by an SQS-triggered worker that continues itself
+//! through the same queue.
+
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -20,7 +23,8 @@ pub struct Settings {
     /// its previous version still opens messages after a rotation.
     pub token_key_secret: Option<String>,
     /// Secrets Manager secret holding the key callers send as `x-api-key` (the previous version
-    /// is accepted too, during a rotation); default `<stage>/webhook-runner/intake-key`.
+    /// is accepted too, during a rotation); default `<stage>/webhook-runner/intake-key`. Only the
+    /// authorizer reads it.
     pub intake_key_secret: Option<String>,
     /// Receives of one job message before it moves to the DLQ.
     pub max_receive_count: u32,
@@ -55,6 +59,7 @@ impl Default for Throttle {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Functions {
+    pub authorizer: Option<FunctionOverrides>,
     pub intake: Option<FunctionOverrides>,
     pub worker: Option<FunctionOverrides>,
 }
@@ -165,6 +170,11 @@ impl Settings {
 /// The namespace of the worker's embedded-format metrics (`functions/webhook-runner/src/metrics.rs`).
 const METRICS_NAMESPACE: &str = "WebhookRunner";
 
+/// How long API Gateway keeps the authorizer's verdict on one key value. Amperity posts a job now
+/// and then, so a longer cache would save few invocations; a short one keeps a revoked key from
+/// working much past the authorizer's own re-read of the secret (docs/webhook-runner.md).
+pub const AUTHORIZER_RESULT_TTL: Duration = Duration::from_secs(60);
+
 pub fn stack(stage: &Stage) -> Stack {
     let s = &stage.services.webhook_runner;
     let stack = Stack::new(
@@ -179,14 +189,27 @@ pub fn stack(stage: &Stage) -> Stack {
         &stack,
         "jobs",
         QueueProps {
-            visibility_timeout_seconds: (worker_config.timeout * 6).min(43_200),
-            max_receive_count: s.max_receive_count,
+            visibility_timeout: duration::seconds(u64::from(worker_config.timeout) * 6)
+                .min(duration::hours(12)),
+            dead_letter: DeadLetter::Own {
+                max_receive_count: s.max_receive_count,
+            },
             ..Default::default()
         },
     );
     let allow_http = s.features.allow_http_urls.to_string();
     let key = Secret::from_name(&s.token_key_secret(stage));
     let intake_key = Secret::from_name(&s.intake_key_secret(stage));
+    let authorizer = Function::new(
+        &stack,
+        "authorizer",
+        FunctionProps {
+            description: "Checks the x-api-key of intake requests".into(),
+            config: stage.function_config(256, 5, &s.functions.authorizer),
+            environment: env(vec![("INTAKE_KEY_SECRET", intake_key.name.clone().into())]),
+            ..Default::default()
+        },
+    );
     let intake = Function::new(
         &stack,
         "intake",
@@ -197,7 +220,6 @@ pub fn stack(stage: &Stage) -> Stack {
                 ("JOBS_QUEUE_URL", jobs.url()),
                 ("ALLOW_HTTP_URLS", allow_http.clone().into()),
                 ("TOKEN_KEY_SECRET", key.name.clone().into()),
-                ("INTAKE_KEY_SECRET", intake_key.name.clone().into()),
             ]),
             ..Default::default()
         },
@@ -225,7 +247,7 @@ pub fn stack(stage: &Stage) -> Stack {
     );
     key.grant_read(&intake);
     key.grant_read(&worker);
-    intake_key.grant_read(&intake);
+    intake_key.grant_read(&authorizer);
     jobs.grant_send(&intake);
     jobs.grant_send(&worker);
     worker.add_sqs_source(&jobs, 1);
@@ -254,13 +276,22 @@ pub fn stack(stage: &Stage) -> Stack {
             statistic: "Sum",
             threshold: 1.0,
             periods: 1,
-            period_seconds: 300,
+            period: duration::minutes(5),
         },
     );
-    // The intake checks the caller's x-api-key itself (see docs/webhook-runner.md), so the route
-    // has no API Gateway authorizer; throttling is the stage's.
+    // The authorizer always allows, with its verdict in the context, and the intake answers 401
+    // for anything but `ok`: API Gateway would answer a denial with 403 (docs/webhook-runner.md).
     let http = HttpApi::new(&stack, "api");
-    http.add_route("POST /jobs", &intake, RouteAuth::None);
+    let api_key = http.add_lambda_authorizer_with_props(
+        "api-key",
+        &authorizer,
+        LambdaAuthorizerProps {
+            identity_source: vec!["$request.header.x-api-key".into()],
+            result_ttl: AUTHORIZER_RESULT_TTL,
+            simple_responses: true,
+        },
+    );
+    http.add_route("POST /jobs", &intake, RouteAuth::Lambda(&api_key));
     let throttle = serde_json::to_value(RouteSettings {
         throttling_burst_limit: Some(i64::from(s.throttle.burst).into()),
         throttling_rate_limit: Some(s.throttle.rate_per_second.into()),
@@ -271,4 +302,127 @@ pub fn stack(stage: &Stage) -> Stack {
         r.properties["DefaultRouteSettings"] = throttle;
     });
     stack
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use crate::stage;
+
+    fn template(name: &str, yaml: &str) -> Value {
+        let stage = stage::parse(name, &format!("{name}.yaml"), yaml).unwrap();
+        match crate::synth::synth_stack(super::stack(&stage)) {
+            Ok(s) => s.template.to_json(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn local() -> Value {
+        template("local", "")
+    }
+
+    fn statements(t: &Value, role: &str) -> Vec<Value> {
+        t["Resources"][role]["Properties"]["Policies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|p| {
+                p["PolicyDocument"]["Statement"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// The secrets a role may read, by the resource text of its Secrets Manager statements.
+    fn secrets_read(t: &Value, role: &str) -> Vec<String> {
+        let mut read: Vec<String> = statements(t, role)
+            .iter()
+            .filter(|s| s["Action"].to_string().contains("secretsmanager:"))
+            .map(|s| s["Resource"].to_string())
+            .collect();
+        read.sort();
+        read
+    }
+
+    #[test]
+    fn only_the_authorizer_reads_the_intake_key() {
+        let t = local();
+        let intake_key = "local/webhook-runner/intake-key";
+        let token_key = "local/webhook-runner/token-key";
+        let authorizer = secrets_read(&t, "AuthorizerFunctionRole");
+        assert_eq!(authorizer.len(), 1, "{authorizer:?}");
+        assert!(authorizer[0].contains(intake_key), "{authorizer:?}");
+        assert!(
+            !statements(&t, "AuthorizerFunctionRole")
+                .iter()
+                .any(|s| s["Action"].to_string().contains("sqs:")),
+            "the authorizer queues nothing"
+        );
+        for role in ["IntakeFunctionRole", "WorkerFunctionRole"] {
+            let read = secrets_read(&t, role);
+            assert_eq!(read.len(), 1, "{role}: {read:?}");
+            assert!(read[0].contains(token_key), "{role}: {read:?}");
+        }
+        let vars = |f: &str| t["Resources"][f]["Properties"]["Environment"]["Variables"].clone();
+        assert_eq!(vars("AuthorizerFunction")["INTAKE_KEY_SECRET"], intake_key);
+        assert!(vars("AuthorizerFunction").get("TOKEN_KEY_SECRET").is_none());
+        assert!(vars("IntakeFunction").get("INTAKE_KEY_SECRET").is_none());
+        assert_eq!(
+            t["Resources"]["AuthorizerFunction"]["Metadata"]["Binary"],
+            "webhook-runner-authorizer"
+        );
+    }
+
+    #[test]
+    fn the_intake_route_goes_through_the_x_api_key_authorizer() {
+        let t = local();
+        let resources = t["Resources"].as_object().unwrap();
+        let routes: Vec<&Value> = resources
+            .values()
+            .filter(|r| r["Type"] == "AWS::ApiGatewayV2::Route")
+            .collect();
+        assert_eq!(routes.len(), 1);
+        let route = &routes[0]["Properties"];
+        assert_eq!(route["RouteKey"], "POST /jobs");
+        assert_eq!(route["AuthorizationType"], "CUSTOM");
+        assert_eq!(
+            route["AuthorizerId"],
+            json!({"Ref": "ApiHttpApiApiKeyAuthorizer"})
+        );
+        let authorizer = &t["Resources"]["ApiHttpApiApiKeyAuthorizer"]["Properties"];
+        assert_eq!(authorizer["AuthorizerType"], "REQUEST");
+        assert_eq!(
+            authorizer["IdentitySource"],
+            json!(["$request.header.x-api-key"])
+        );
+        assert_eq!(authorizer["AuthorizerPayloadFormatVersion"], "2.0");
+        assert_eq!(authorizer["EnableSimpleResponses"], true);
+        assert_eq!(
+            authorizer["AuthorizerResultTtlInSeconds"],
+            super::AUTHORIZER_RESULT_TTL.as_secs()
+        );
+        assert!(authorizer["AuthorizerUri"]
+            .to_string()
+            .contains("${AuthorizerFunction.Arn}"));
+    }
+
+    #[test]
+    fn throttling_and_the_authorizer_function_are_stage_settings() {
+        let t = template(
+            "local",
+            "services:\n  webhook-runner:\n    throttle: {rate_per_second: 3, burst: 7}\n    functions: {authorizer: {memory: 512, timeout: 3}}\n",
+        );
+        assert_eq!(
+            t["Resources"]["ApiHttpApiDefaultStage"]["Properties"]["DefaultRouteSettings"],
+            json!({"ThrottlingBurstLimit": 7, "ThrottlingRateLimit": 3.0})
+        );
+        let f = &t["Resources"]["AuthorizerFunction"]["Properties"];
+        assert_eq!(
+            (f["MemorySize"].clone(), f["Timeout"].clone()),
+            (json!(512), json!(3))
+        );
+    }
 }

@@ -17,7 +17,7 @@ pub mod artifacts;
 mod assets;
 pub mod confirm;
 mod execute;
-mod hotswap;
+pub mod hotswap;
 mod outputs;
 mod plan;
 mod preflight;
@@ -68,6 +68,7 @@ pub async fn run_from(stage: Stage, args: Args, source: Source) -> Result<Summar
         hotswap::run(&clients, &stage, &bucket, &mut stacks).await?;
     }
     execute::run(&stage, &args, &clients, &mut stacks).await?;
+    hotswap::prune(&clients, &bucket, &stacks).await;
     outputs::run(&stage, &clients, &stacks, started).await
 }
 

@@ -137,6 +137,8 @@ struct Seen {
     delivered: Vec<String>,
     /// Every report's state.
     reports: Vec<String>,
+    /// The webhook id of every report, in the same order.
+    reported_ids: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -178,13 +180,12 @@ async fn destination(State(a): State<Amperity>, Json(body): Json<Value>) -> Stat
     StatusCode::OK
 }
 
-async fn report(State(a): State<Amperity>, Path(_id): Path<String>, body: Bytes) -> StatusCode {
+async fn report(State(a): State<Amperity>, Path(id): Path<String>, body: Bytes) -> StatusCode {
     let v: Value = serde_json::from_slice(&body).unwrap_or_default();
-    a.seen
-        .lock()
-        .unwrap()
-        .reports
+    let mut seen = a.seen.lock().unwrap();
+    seen.reports
         .push(v["state"].as_str().unwrap_or("?").to_string());
+    seen.reported_ids.push(id);
     StatusCode::OK
 }
 
@@ -258,20 +259,54 @@ impl Drop for FakeAmperity {
 
 /// POST a job to the intake through the local API; the intake's answer must be 202.
 pub async fn post_job(api: &str, job: &Value) -> Result<()> {
-    let r = reqwest::Client::new()
-        .post(format!("{api}/jobs"))
-        .header("x-api-key", LOCAL_INTAKE_KEY)
-        .json(job)
-        .send()
-        .await
-        .with_context(|| format!("POST {api}/jobs"))?;
-    let status = r.status();
-    let text = r.text().await?;
+    let (status, text) = post_job_with_key(api, job, Some(LOCAL_INTAKE_KEY)).await?;
     ensure!(
         status == 202,
         "POST /jobs through the local API answered {status}: {text}"
     );
     Ok(())
+}
+
+/// POST a job with `x-api-key: key` (none when `None`); the answer's status and body.
+async fn post_job_with_key(
+    api: &str,
+    job: &Value,
+    key: Option<&str>,
+) -> Result<(reqwest::StatusCode, String)> {
+    let mut request = reqwest::Client::new().post(format!("{api}/jobs")).json(job);
+    if let Some(k) = key {
+        request = request.header("x-api-key", k);
+    }
+    let r = request
+        .send()
+        .await
+        .with_context(|| format!("POST {api}/jobs"))?;
+    let status = r.status();
+    Ok((status, r.text().await?))
+}
+
+/// Jobs without a key and with a wrong one: API Gateway (no key) and the intake (the
+/// authorizer's verdict) answer 401 and say no more. Their webhook ids, which the fake would
+/// hear `running` for if they had been queued.
+async fn refused_jobs(api: &str, fake: &FakeAmperity) -> Result<Vec<String>> {
+    let mut ids = Vec::new();
+    for (what, key) in [
+        ("without a key", None),
+        ("with a wrong key", Some("not-the-intake-key")),
+    ] {
+        let id = format!("wh-e2e-refused-{}", ids.len());
+        let (status, text) = post_job_with_key(api, &fake.job(&id, 60), key).await?;
+        let body: Value = serde_json::from_str(&text).unwrap_or_default();
+        ensure!(
+            status == 401 && body == json!({"message": "Unauthorized"}),
+            "POST /jobs {what} answered {status}: {text}"
+        );
+        ui::ok(format!(
+            "webhook-runner: POST {api}/jobs {what} → 401 {text}"
+        ));
+        ids.push(id);
+    }
+    Ok(ids)
 }
 
 /// webhook-runner through its local API: the job is queued, the worker runs from the queue (more
@@ -283,6 +318,7 @@ pub async fn webhook_runner(stage: &Stage) -> Result<()> {
     let fake = FakeAmperity::start(RECORDS).await?;
     // one record a second: a run of the local worker (20 s) cannot deliver them all
     let job = fake.job("wh-e2e", 60);
+    let refused = refused_jobs(&url, &fake).await?;
     let t = Instant::now();
     post_job(&url, &job).await?;
     ui::ok(format!("webhook-runner: POST {url}/jobs → 202"));
@@ -322,6 +358,13 @@ pub async fn webhook_runner(stage: &Stage) -> Result<()> {
         seen.downloads > 1,
         "the job finished in one worker run; the continuation through the queue was not exercised"
     );
+    // by now a queued refused job would have run alongside the accepted one
+    let ran: Vec<&String> = seen
+        .reported_ids
+        .iter()
+        .filter(|id| refused.contains(id))
+        .collect();
+    ensure!(ran.is_empty(), "refused jobs were queued and run: {ran:?}");
     ui::ok(format!(
         "webhook-runner: {RECORDS} records delivered once each over {} worker runs, `succeeded` reported, {:.1?} after the POST",
         seen.downloads,
@@ -485,7 +528,7 @@ fn same_value(fake: &Value, db: &Value) -> bool {
 }
 
 /// The output of every task that finished in the execution, in order.
-async fn execution_outputs(sfn: &aws_sdk_sfn::Client, arn: &str) -> Result<Vec<String>> {
+pub(super) async fn execution_outputs(sfn: &aws_sdk_sfn::Client, arn: &str) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let mut token = None;
     loop {

@@ -12,6 +12,7 @@ use infra::stage::Stage;
 
 use super::remote::invoke;
 use super::xtask;
+use crate::deploy::hotswap;
 use crate::{aws, build, deployed, invoke as invoke_cmd, ui};
 
 /// The stack and function that the hotswap step replaces.
@@ -120,6 +121,20 @@ pub async fn hotswap(stage: &Stage) -> Result<()> {
         "deploy --hotswap: {binary} runs the new zip {}; {stack} still has {parameter}={before}",
         &asset.sha256[..16]
     ));
+    let drift = ["drift", "--stage", "local", "--service", service];
+    // exit 0: drift that only the hotswap made is expected
+    let text = xtask(&drift, None)?;
+    ensure!(
+        text.contains(&format!(
+            "{stack}: DRIFTED as expected after `deploy --hotswap`"
+        )) && text.contains(&format!("{}: MODIFIED", f.physical))
+            && text.contains("/Code: expected ")
+            && text.contains("expected: hotswapped "),
+        "drift after the hotswap does not name {binary}'s code as expected drift:\n{text}"
+    );
+    ui::ok(format!(
+        "drift: {stack} drifted as expected, in {binary}'s code"
+    ));
 
     let text = xtask(&deploy, epoch)?;
     let (after, _) = deployed_key(&clients, &f).await?;
@@ -129,6 +144,22 @@ pub async fn hotswap(stage: &Stage) -> Result<()> {
     );
     ui::ok(format!(
         "full deploy after it: {stack} has {parameter}={after}"
+    ));
+    let bucket = stage.asset_bucket();
+    ensure!(
+        hotswap::read_record(&clients.s3, &bucket, stack)
+            .await?
+            .is_none(),
+        "the full deploy left the hotswap record s3://{bucket}/{}",
+        hotswap::record_key(stack)
+    );
+    let text = xtask(&drift, None)?;
+    ensure!(
+        text.contains(&format!("{stack}: IN_SYNC")),
+        "drift after the full deploy:\n{text}"
+    );
+    ui::ok(format!(
+        "drift after the full deploy: {stack} in sync, its hotswap record gone"
     ));
     Ok(())
 }

@@ -172,9 +172,18 @@ fn collect_lines(
 impl Process {
     pub async fn run(self, payload: Vec<u8>) -> Result<Finished> {
         let api = RuntimeApi::start(&self.arn).await?;
+        // Lambda gives every execution environment a /tmp of its own; here concurrent
+        // invocations are processes of one host, so each gets its own TMPDIR (what
+        // `std::env::temp_dir` reads), or one would clear the scratch files of another.
+        let tmp = crate::project_root()
+            .join("target/local/tmp")
+            .join(uuid::Uuid::new_v4().simple().to_string());
+        std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let _remove_tmp = RemoveOnDrop(tmp.clone());
         let mut cmd = tokio::process::Command::new(&self.command[0]);
         cmd.args(&self.command[1..])
             .envs(&self.env)
+            .env("TMPDIR", &tmp)
             .env("AWS_LAMBDA_RUNTIME_API", api.endpoint())
             .stdin(Stdio::null())
             .kill_on_drop(true);
@@ -231,6 +240,15 @@ impl Process {
     }
 }
 
+/// A directory removed with everything in it when dropped.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn report(binary: &str, outcome: Outcome) -> Result<()> {
     match outcome {
         Outcome::Response(body) => {
@@ -260,5 +278,50 @@ fn report(binary: &str, outcome: Outcome) -> Result<()> {
             after.as_secs_f64()
         ),
         Outcome::Exited(status) => bail!("{binary} exited ({status}) before answering"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A "function" that only prints its TMPDIR after checking it exists, then exits.
+    fn tmpdir_printer() -> Process {
+        Process {
+            arn: "arn:aws:lambda:us-east-1:123456789012:function:tmp".into(),
+            timeout: Duration::from_secs(10),
+            command: vec![
+                "sh".into(),
+                "-c".into(),
+                r#"test -d "$TMPDIR" && touch "$TMPDIR/x" && echo "$TMPDIR""#.into(),
+            ],
+            env: BTreeMap::new(),
+            capture: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn each_local_invocation_has_a_tmp_of_its_own_removed_after_it() {
+        let (a, b) = tokio::join!(
+            tmpdir_printer().run(Vec::new()),
+            tmpdir_printer().run(Vec::new())
+        );
+        let dirs: Vec<String> = [a.unwrap(), b.unwrap()]
+            .iter()
+            .map(|f| {
+                f.output
+                    .iter()
+                    .map(|(_, l)| l.clone())
+                    .find(|l| l.contains("target/local/tmp/"))
+                    .unwrap_or_else(|| panic!("no TMPDIR printed: {:?}", f.output))
+            })
+            .collect();
+        assert_ne!(dirs[0], dirs[1], "two invocations shared a TMPDIR");
+        for d in &dirs {
+            assert!(
+                !std::path::Path::new(d).exists(),
+                "{d} outlived its invocation"
+            );
+        }
     }
 }

@@ -11,6 +11,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::Value;
 
+use infra::stage::Stage;
+
 use crate::project_root;
 
 /// The token the fake MIPS hands out and then requires.
@@ -199,12 +201,26 @@ async fn serve_mips(port: u16) -> Result<()> {
 pub const GRAPHQL_PORT: u16 = 5106;
 
 /// Serve upload-processor's fake mentor GraphQL (`upload_processor::fake`, its default JWT
-/// secret and API key) on `port` until killed.
-pub async fn serve_graphql(port: Option<u16>) -> Result<()> {
+/// secret and API key) on `port` until killed. When the stage names a secret header, the fake
+/// refuses calls without it, with the value the local seed gives its secret.
+pub async fn serve_graphql(stage: &Stage, port: Option<u16>) -> Result<()> {
     let Some(port) = port else {
         return std::future::pending().await;
     };
-    upload_processor::fake::serve(([127, 0, 0, 1], port).into())
+    let config = upload_processor::fake::FakeConfig {
+        secret_header: stage
+            .services
+            .upload_processor
+            .graphql_secret_header(stage)
+            .map(|(name, _)| {
+                (
+                    name,
+                    upload_processor::fake::SECRET_HEADER_VALUE.to_string(),
+                )
+            }),
+        ..Default::default()
+    };
+    upload_processor::fake::serve_with(config, ([127, 0, 0, 1], port).into())
         .await
         .with_context(|| format!("serving the fake mentor GraphQL on 127.0.0.1:{port}"))
 }
@@ -218,7 +234,9 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        tokio::spawn(super::serve_graphql(Some(port)));
+        let local = crate::synth::load_stage("local").unwrap();
+        let served_stage = local.clone();
+        tokio::spawn(async move { super::serve_graphql(&served_stage, Some(port)).await });
         let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
         let mut calls = None;
@@ -230,12 +248,29 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         assert_eq!(calls, Some(serde_json::json!([])));
-        // every GraphQL call is recorded, for the end-to-end test to read back
-        http.post(format!("{base}/graphql"))
-            .json(&serde_json::json!({"query": "{ question(id: \"q\") { name } }"}))
+        // every GraphQL call is recorded, for the end-to-end test to read back; the local
+        // stage names a secret header, so a call without it is refused
+        let (name, _) = local
+            .services
+            .upload_processor
+            .graphql_secret_header(&local)
+            .expect("local.yaml names a GraphQL secret header");
+        let query = serde_json::json!({"query": "{ question(id: \"q\") { name } }"});
+        let without = http
+            .post(format!("{base}/graphql"))
+            .json(&query)
             .send()
             .await
             .unwrap();
+        assert_eq!(without.status(), 403);
+        let with = http
+            .post(format!("{base}/graphql"))
+            .header(&name, upload_processor::fake::SECRET_HEADER_VALUE)
+            .json(&query)
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(with.status(), 403, "{}", with.text().await.unwrap());
         let calls: serde_json::Value = http
             .get(format!("{base}/_fake/calls"))
             .send()
@@ -244,8 +279,7 @@ mod tests {
             .json()
             .await
             .unwrap();
-        assert_eq!(calls.as_array().map(Vec::len), Some(1), "{calls}");
-        let local = crate::synth::load_stage("local").unwrap();
+        assert_eq!(calls.as_array().map(Vec::len), Some(2), "{calls}");
         let served = super::super::served(&local);
         assert!(
             served.contains(&("fake GraphQL", super::GRAPHQL_PORT, "--graphql-port")),

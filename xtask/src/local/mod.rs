@@ -284,7 +284,7 @@ pub async fn serve(
         lambda,
         fakes::serve(mips, dap),
         fakes::serve_skill_sync(skill_sync.airtable, skill_sync.badgr, skill_sync.github),
-        fakes::serve_graphql(graphql)
+        fakes::serve_graphql(stage, graphql)
     )?;
     Ok(())
 }

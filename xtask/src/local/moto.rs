@@ -17,11 +17,17 @@ use super::state_dir;
 use crate::{project_root, ui, venv};
 
 const LAUNCHER: &str = include_str!("moto_server.py");
+/// The launcher's drift detection, which it imports from beside itself.
+const LAUNCHER_DRIFT: &str = include_str!("moto_drift.py");
 
-/// What the launcher reports as its version: the sha256 of its source, so any edit of it makes
-/// `ensure_running` replace an emulator started with the old one.
+/// What the launcher reports as its version: the sha256 of its source (both files, in the order
+/// the launcher hashes them), so any edit of it makes `ensure_running` replace an emulator
+/// started with the old one.
 pub fn launcher_version() -> String {
-    let digest = Sha256::digest(LAUNCHER.as_bytes());
+    let digest = Sha256::new()
+        .chain_update(LAUNCHER.as_bytes())
+        .chain_update(LAUNCHER_DRIFT.as_bytes())
+        .finalize();
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 

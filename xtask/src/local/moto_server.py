@@ -20,7 +20,11 @@ so that what the local stage needs from moto works without Docker:
   without audio frames gives an empty transcript, others a fixed text timed over their length.
 - SQS does not invoke event source mappings inside SendMessage: the local Lambda service polls.
 - SNS messages stay readable: GET /_local/sns/messages?TopicArn=ARN, GET /_local/sns/topics.
-- GET /_local/health tells an xtask which launcher runs (the sha256 of this file).
+- CloudFormation drift detection (DetectStackDrift, DescribeStackDriftDetectionStatus,
+  DescribeStackResourceDrifts) compares functions, queues and rules with moto's backends: see
+  moto_drift.py beside this file.
+- GET /_local/health tells an xtask which launcher runs (the sha256 of this file and
+  moto_drift.py).
 
 Environment: LOCAL_LAMBDA_ENDPOINT (e.g. http://127.0.0.1:5100), where Lambda calls go.
 """
@@ -38,7 +42,12 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-LAUNCHER_VERSION = hashlib.sha256(open(__file__, "rb").read()).hexdigest()
+import moto_drift  # beside this file, which Python puts first on sys.path
+
+# xtask/src/local/moto.rs hashes the same files in the same order
+LAUNCHER_VERSION = hashlib.sha256(
+    open(__file__, "rb").read() + open(moto_drift.__file__, "rb").read()
+).hexdigest()
 
 
 def log(message):
@@ -808,6 +817,7 @@ def main():
     patch_sqs()
     patch_sns()
     patch_transcribe()
+    moto_drift.install()
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))

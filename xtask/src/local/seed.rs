@@ -141,6 +141,14 @@ pub async fn seed(stage: &Stage) -> Result<()> {
         upload_processor::fake::API_KEY,
     )
     .await?;
+    if let Some((_, secret)) = up.graphql_secret_header(stage) {
+        create_secret(
+            &secrets,
+            &secret,
+            upload_processor::fake::SECRET_HEADER_VALUE,
+        )
+        .await?;
+    }
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 //! without a valid authorizer verdict is 401 before anything else runs.
 
 pub mod answer;
+pub mod form;
 pub mod post_policy;
 pub mod response;
 pub mod upload_url;
@@ -119,6 +120,8 @@ pub enum ApiError {
     GraphqlEndpoint,
     #[error("the AWS configuration has no credentials provider")]
     Credentials,
+    #[error(transparent)]
+    Env(#[from] crate::steps::EnvError),
 }
 
 /// The reqwest client of the function: a connect timeout, and each GraphQL call gets
@@ -133,16 +136,24 @@ pub fn http_client() -> reqwest::Client {
 }
 
 impl Api {
-    /// From the environment (`GRAPHQL_ENDPOINT`, [`Settings::from_env`]) and the SDK
+    /// From the environment (`GRAPHQL_ENDPOINT`, the optional secret header
+    /// ([`crate::steps::secret_header_from_environment`]), [`Settings::from_env`]) and the SDK
     /// configuration; S3 path style when an endpoint override is set.
-    pub fn from_env(aws: &support::SdkConfig, http: reqwest::Client) -> Result<Api, ApiError> {
+    pub async fn from_env(
+        aws: &support::SdkConfig,
+        http: reqwest::Client,
+    ) -> Result<Api, ApiError> {
         let endpoint = std::env::var("GRAPHQL_ENDPOINT")
             .ok()
             .filter(|v| !v.trim().is_empty())
             .ok_or(ApiError::GraphqlEndpoint)?;
+        let mut graphql = GraphqlClient::new(http, endpoint).with_timeout(GRAPHQL_TIMEOUT);
+        if let Some(header) = crate::steps::secret_header_from_environment(aws).await? {
+            graphql = graphql.with_secret_header(header);
+        }
         Ok(Api {
             settings: Settings::from_env(aws)?,
-            graphql: GraphqlClient::new(http, endpoint).with_timeout(GRAPHQL_TIMEOUT),
+            graphql,
             s3: support::s3_client(aws),
             sfn: aws_sdk_sfn::Client::new(aws),
             credentials: aws.credentials_provider().ok_or(ApiError::Credentials)?,

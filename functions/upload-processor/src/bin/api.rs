@@ -9,7 +9,7 @@ use upload_processor::api::{self, Api};
 async fn main() -> Result<(), Error> {
     support::init_tracing();
     let aws = support::aws_config().await;
-    let app = Api::from_env(&aws, api::http_client())?;
+    let app = Api::from_env(&aws, api::http_client()).await?;
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         Ok::<Value, Error>(app.handle(&event.payload).await)

@@ -10,6 +10,7 @@
 //! `GET /_fake/tasks/{m}/{q}` (status history), `GET /_fake/upload-task/{m}/{q}`,
 //! `GET /_fake/answer/{m}/{q}`.
 
+pub mod clips;
 mod document;
 mod principal;
 mod record;
@@ -40,6 +41,9 @@ pub const JWT_SECRET: &str = "local-upload-processor-jwt-secret";
 pub const API_KEY: &str = "local-mentor-graphql-api-key";
 /// mentor-graphql's header choosing its API-key strategy.
 pub const SERVICE_REQUEST_HEADER: &str = "mentor-graphql-req";
+/// The value of the stage's secret header on the local stage (seeded as its secret; the fake
+/// served by `local up` refuses calls without it when the stage names the header).
+pub const SECRET_HEADER_VALUE: &str = "local-mentor-graphql-secret-header";
 
 #[derive(Debug, Clone)]
 pub struct FakeConfig {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::graphql::{Credentials, GraphqlClient};
+use crate::graphql::{Credentials, GraphqlClient, SecretHeader};
 
 /// The HTTP client GraphQL calls share: rustls, a connect timeout; each call has its own total
 /// timeout ([`crate::graphql::DEFAULT_TIMEOUT`]).
@@ -50,10 +50,32 @@ pub async fn graphql(aws: &support::SdkConfig) -> Result<(GraphqlClient, Credent
         });
     }
     let key = support::Secret::new(key.expose().trim());
-    Ok((
-        GraphqlClient::new(http_client(), endpoint),
-        Credentials::ServiceKey(key),
-    ))
+    let mut client = GraphqlClient::new(http_client(), endpoint);
+    if let Some(header) = secret_header(aws).await? {
+        client = client.with_secret_header(header);
+    }
+    Ok((client, Credentials::ServiceKey(key)))
+}
+
+/// The header the stage's GraphQL gateway requires on every call (spec §2.1): its name in
+/// `GRAPHQL_SECRET_HEADER_NAME`, its value in the secret named by `GRAPHQL_SECRET_HEADER_SECRET`
+/// (read once, never logged). `None` when the stage sets no header name.
+pub async fn secret_header(aws: &support::SdkConfig) -> Result<Option<SecretHeader>, EnvError> {
+    let Ok(name) = required("GRAPHQL_SECRET_HEADER_NAME") else {
+        return Ok(None);
+    };
+    let var = "GRAPHQL_SECRET_HEADER_SECRET";
+    let secret_name = required(var)?;
+    let value = support::secret_string(aws, &secret_name)
+        .await
+        .map_err(|message| EnvError::Secret { var, message })?;
+    let value = support::Secret::new(value.expose().trim());
+    SecretHeader::new(&name, value)
+        .map(Some)
+        .map_err(|e| EnvError::Secret {
+            var,
+            message: e.to_string(),
+        })
 }
 
 /// `FFMPEG_PATH`, or the layer's binary.

@@ -27,7 +27,10 @@ use crate::ffmpeg::{CommandError, Ffmpeg, ProbeError, RunError};
 use crate::geometry::Rendition;
 use crate::graphql::{Credentials, GraphqlClient, GraphqlError};
 
-pub use env::{ffmpeg as ffmpeg_from_environment, graphql as graphql_from_environment};
+pub use env::{
+    ffmpeg as ffmpeg_from_environment, graphql as graphql_from_environment,
+    secret_header as secret_header_from_environment,
+};
 pub use env::{http_client, required, EnvError};
 pub use mark_failed::mark_failed;
 pub use prepare::{prepare, rejection_reason};
@@ -37,7 +40,7 @@ pub use request::{
 };
 pub use transcode::transcode;
 pub use trim::trim;
-pub use workdir::{WorkDir, LAMBDA_ROOT};
+pub use workdir::{lambda_root, WorkDir};
 
 /// What every step needs, built once per cold start.
 #[derive(Clone)]
@@ -50,7 +53,7 @@ pub struct Env {
     pub upload_bucket: String,
     /// `STATIC_BUCKET`: originals, renditions, subtitles, thumbnails.
     pub static_bucket: String,
-    /// Where steps make their scratch directories ([`LAMBDA_ROOT`] in the Lambda).
+    /// Where steps make their scratch directories ([`lambda_root`] in the Lambda).
     pub work_root: PathBuf,
 }
 
@@ -67,7 +70,7 @@ impl Env {
             ffmpeg: env::ffmpeg(),
             upload_bucket: env::required("UPLOAD_BUCKET")?,
             static_bucket: env::required("STATIC_BUCKET")?,
-            work_root: PathBuf::from(LAMBDA_ROOT),
+            work_root: lambda_root(),
         })
     }
 }

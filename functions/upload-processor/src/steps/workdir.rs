@@ -1,14 +1,18 @@
 //! Scratch space in `/tmp`. Lambda keeps `/tmp` between invocations of a warm instance (512 MB by
 //! default), so every step works in a directory of its own under the root, removed when the step
 //! ends, and removes whatever a killed invocation (a timeout) left under the root first. One
-//! instance runs one invocation at a time, so anything already under the root is stale.
+//! instance runs one invocation at a time and has a `/tmp` of its own, so anything already under
+//! the root is stale. The root follows `TMPDIR` ([`lambda_root`]): the local Lambda service gives
+//! each invocation its own, as Lambda gives each instance its own `/tmp`.
 
 use std::path::{Path, PathBuf};
 
 use super::StepError;
 
-/// The root the Lambda binaries use.
-pub const LAMBDA_ROOT: &str = "/tmp/upload-processor";
+/// The root the Lambda binaries use: `/tmp/upload-processor` in Lambda (no `TMPDIR` there).
+pub fn lambda_root() -> PathBuf {
+    std::env::temp_dir().join("upload-processor")
+}
 
 /// A step's directory; removed on drop.
 #[derive(Debug)]

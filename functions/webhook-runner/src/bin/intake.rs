@@ -1,5 +1,5 @@
-//! Lambda entry point of `webhook-runner-intake`: check the caller's key, validate an Amperity
-//! job and queue it.
+//! Lambda entry point of `webhook-runner-intake`: with the authorizer's verdict on the caller's
+//! key, validate an Amperity job and queue it.
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use lambda_runtime::{service_fn, Error, LambdaEvent};

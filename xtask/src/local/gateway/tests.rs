@@ -66,6 +66,14 @@ async fn fake_lambda(
             "isAuthorized": authorization == "allow",
             "context": {"user": "alice", "level": 3},
         }),
+        // webhook-runner's kind: always allows, with its verdict on x-api-key in the context
+        "auth-key" => {
+            let good = event.pointer("/headers/x-api-key") == Some(&json!("good"));
+            json!({
+                "isAuthorized": true,
+                "context": {"verdict": if good { "ok" } else { "refused" }},
+            })
+        }
         "auth-policy" => json!({
             "principalId": "alice",
             "policyDocument": {"Version": "2012-10-17", "Statement": [{
@@ -631,6 +639,57 @@ async fn lambda_authorizers_allow_deny_and_cache() {
     assert_eq!(get("/policy", "allow").await.0, 200);
     assert_eq!(get("/policy", "deny").await.0, 403);
     assert_eq!(h.calls_of("auth-policy").len(), 3);
+}
+
+#[tokio::test]
+async fn an_api_key_authorizer_is_skipped_without_its_header_and_caches_per_key() {
+    let auth = RouteAuth::Lambda(LambdaAuthorizer {
+        name: "auth-key".into(),
+        function: "auth-key".into(),
+        identity_source: vec!["$request.header.x-api-key".into()],
+        ttl_seconds: 60,
+        payload_version: "2.0".into(),
+        simple_responses: true,
+    });
+    let h = Harness::start(vec![route("POST /jobs", "echo", auth)]).await;
+    let post =
+        |name: &str, key: &str| send(h.http.post(h.url("/jobs")).header(name, key).body("{}"));
+    // API Gateway answers 401 itself when the identity source is missing or empty
+    let (status, _, body) = send(h.http.post(h.url("/jobs")).body("{}")).await;
+    assert_eq!(
+        (status, json_body(&body)),
+        (401, json!({"message": "Unauthorized"}))
+    );
+    let (status, _, body) = post("x-api-key", "").await;
+    assert_eq!(
+        (status, json_body(&body)),
+        (401, json!({"message": "Unauthorized"}))
+    );
+    assert!(h.calls_of("auth-key").is_empty(), "no identity, no call");
+    assert!(h.calls_of("echo").is_empty());
+
+    // header names are case-insensitive; the context reaches the integration
+    assert_eq!(post("X-Api-Key", "good").await.0, 200);
+    assert_eq!(
+        h.last_event()["requestContext"]["authorizer"],
+        json!({"lambda": {"verdict": "ok"}})
+    );
+    let auth_event = &h.calls_of("auth-key")[0];
+    assert_eq!(auth_event["identitySource"], json!(["good"]));
+    assert_eq!(auth_event["headers"]["x-api-key"], "good");
+
+    // cached per key value: the same key again asks nobody, another key asks once
+    assert_eq!(post("x-api-key", "good").await.0, 200);
+    assert_eq!(h.calls_of("auth-key").len(), 1);
+    for _ in 0..2 {
+        assert_eq!(post("x-api-key", "bad").await.0, 200);
+        assert_eq!(
+            h.last_event()["requestContext"]["authorizer"],
+            json!({"lambda": {"verdict": "refused"}})
+        );
+    }
+    assert_eq!(h.calls_of("auth-key").len(), 2);
+    assert_eq!(h.calls_of("echo").len(), 4);
 }
 
 #[test]

@@ -1171,3 +1171,348 @@ async fn a_functions_layers_from_cloudformation_unpack_in_order_under_its_opt() 
     assert_eq!(String::from_utf8_lossy(&out.stdout), "second\n");
     std::fs::remove_dir_all(opt.root.parent().unwrap()).unwrap();
 }
+
+/// An EventBridge call (the xtask has no EventBridge client).
+async fn events(e: &Emulator, action: &str, body: Value) {
+    let response = reqwest::Client::new()
+        .post(&e.endpoint)
+        .header("X-Amz-Target", format!("AWSEvents.{action}"))
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=test/20250101/us-east-1/events/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    assert!(
+        status.is_success(),
+        "{action}: {status} {}",
+        response.text().await.unwrap()
+    );
+}
+
+/// Clients of a local stage whose emulator (and Lambda endpoint) is this test's emulator.
+async fn stage_clients(e: &Emulator) -> (infra::stage::Stage, crate::aws::Clients) {
+    let port = e.endpoint.rsplit(':').next().unwrap();
+    let stage = infra::stage::parse(
+        "local",
+        "test.yaml",
+        &format!("local:\n  emulator_port: {port}\n  lambda_port: {port}\n"),
+    )
+    .unwrap();
+    let conf = crate::aws::config(&stage).await;
+    let clients = crate::aws::Clients::from_config(&stage, &conf);
+    (stage, clients)
+}
+
+/// What drift reports of one resource: its status and (path, expected, actual, type, whether a
+/// hotswap explains it) per difference.
+type Found = (
+    crate::drift::Status,
+    Vec<(String, String, String, String, bool)>,
+);
+
+fn found(report: &crate::drift::StackDrift, logical_id: &str) -> Found {
+    let r = report
+        .resources
+        .iter()
+        .find(|r| r.logical_id == logical_id)
+        .unwrap_or_else(|| panic!("{logical_id} is not in {report:#?}"));
+    let differences = r
+        .differences
+        .iter()
+        .map(|d| {
+            (
+                d.path.clone(),
+                d.expected.clone(),
+                d.actual.clone(),
+                d.kind.clone(),
+                d.hotswapped_at.is_some(),
+            )
+        })
+        .collect();
+    (r.status, differences)
+}
+
+fn difference(
+    path: &str,
+    expected: &str,
+    actual: &str,
+    kind: &str,
+    hotswapped: bool,
+) -> (String, String, String, String, bool) {
+    (
+        path.into(),
+        expected.into(),
+        actual.into(),
+        kind.into(),
+        hotswapped,
+    )
+}
+
+/// Drift detection through the launcher's CloudFormation drift API, read with the SDK as
+/// `cargo xtask drift` reads it: in sync as deployed; a `deploy --hotswap` (its own code path,
+/// record included) is expected drift; changes made out of band are drift, per property; a
+/// stack update that takes the hotswapped key drops the record and brings it in line.
+#[tokio::test]
+async fn drift_is_reported_per_property_and_a_hotswap_as_expected_until_the_stack_takes_it() {
+    use crate::deploy::hotswap;
+    use crate::drift::{Status, Verdict};
+    use sha2::{Digest, Sha256};
+
+    let e = emulator();
+    let (stage, clients) = stage_clients(e).await;
+    let bucket = unique("assets");
+    clients
+        .s3
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let (one, two) = (
+        zip_of(&[("bootstrap", b"one")]),
+        zip_of(&[("bootstrap", b"two")]),
+    );
+    let key = |zip: &[u8]| format!("assets/{}.zip", crate::build::hex(&Sha256::digest(zip)));
+    let sha = |zip: &[u8]| {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(zip))
+    };
+    for zip in [&one, &two] {
+        clients
+            .s3
+            .put_object()
+            .bucket(&bucket)
+            .key(key(zip))
+            .body(zip.clone().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let conf = config(e).await;
+    let (function, queue, rule) = (unique("drift-fn"), unique("drift-q"), unique("drift-rule"));
+    let template = json!({
+        "Parameters": {"FnCodeKey": {"Type": "String"}},
+        "Resources": {
+            "Fn": {"Type": "AWS::Lambda::Function", "Properties": {
+                "FunctionName": function,
+                "Runtime": "provided.al2023",
+                "Handler": "bootstrap",
+                "MemorySize": 256,
+                "Timeout": 30,
+                "Role": role(&conf).await,
+                "Code": {"S3Bucket": bucket, "S3Key": {"Ref": "FnCodeKey"}},
+                "Environment": {"Variables": {"QUEUE": {"Ref": "Queue"}, "STAGE": "local"}},
+            }},
+            "Queue": {"Type": "AWS::SQS::Queue", "Properties": {
+                "QueueName": queue, "VisibilityTimeout": 60, "MessageRetentionPeriod": 1209600}},
+            "Rule": {"Type": "AWS::Events::Rule", "Properties": {
+                "Name": rule, "ScheduleExpression": "rate(5 minutes)", "State": "ENABLED"}},
+            "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": unique("drift-topic")}},
+        }
+    })
+    .to_string();
+    let name = unique("drift");
+    let input = |code: &str| crate::deploy::stack::Input {
+        name: name.clone(),
+        body: template.clone(),
+        template_url: None,
+        parameters: [("FnCodeKey".to_string(), code.to_string())].into(),
+        role_arn: None,
+    };
+    let parameter = |code: &str| {
+        aws_sdk_cloudformation::types::Parameter::builder()
+            .parameter_key("FnCodeKey")
+            .parameter_value(code)
+            .build()
+    };
+    clients
+        .cfn
+        .create_stack()
+        .stack_name(&name)
+        .template_body(&template)
+        .parameters(parameter(&key(&one)))
+        .send()
+        .await
+        .unwrap();
+    let check = async || {
+        crate::drift::check(&clients, &bucket, &name)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+
+    let report = check().await;
+    assert_eq!(report.verdict(), Verdict::InSync, "{report:#?}");
+    for id in ["Fn", "Queue", "Rule"] {
+        assert_eq!(found(&report, id), (Status::InSync, vec![]), "{id}");
+    }
+    assert_eq!(found(&report, "Topic").0, Status::NotChecked);
+
+    // the hotswap path itself, and its record in the bucket
+    let hotswap::Outcome::Done(items) =
+        hotswap::try_hotswap(&clients, &stage, &bucket, &input(&key(&two)))
+            .await
+            .unwrap()
+    else {
+        panic!("the code key changed alone: it must hotswap");
+    };
+    hotswap::remember(&clients, &bucket, &name, items)
+        .await
+        .unwrap();
+    let report = check().await;
+    assert_eq!(report.verdict(), Verdict::ExpectedDrift, "{report:#?}");
+    assert_eq!(
+        found(&report, "Fn"),
+        (
+            Status::Modified,
+            vec![difference(
+                "/Code",
+                &sha(&one),
+                &sha(&two),
+                "NOT_EQUAL",
+                true
+            )]
+        )
+    );
+
+    // out of band: memory, an environment variable, the queue's timeout, the rule's state
+    let lambda = aws_sdk_lambda::Client::new(&conf);
+    let mut variables: std::collections::HashMap<String, String> = [
+        ("QUEUE".to_string(), "elsewhere".to_string()),
+        ("STAGE".to_string(), "local".to_string()),
+    ]
+    .into();
+    lambda
+        .update_function_configuration()
+        .function_name(&function)
+        .memory_size(512)
+        .environment(
+            aws_sdk_lambda::types::Environment::builder()
+                .set_variables(Some(variables.clone()))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&conf);
+    let url = sqs
+        .get_queue_url()
+        .queue_name(&queue)
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let visibility = |seconds: &str| {
+        sqs.set_queue_attributes()
+            .queue_url(&url)
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                seconds,
+            )
+            .send()
+    };
+    visibility("90").await.unwrap();
+    events(e, "DisableRule", json!({"Name": rule})).await;
+    let report = check().await;
+    assert_eq!(report.verdict(), Verdict::Drifted, "{report:#?}");
+    // what `Ref` of the queue gives, in the template's environment
+    let queue_ref = crate::deployed::physical_ids(&clients.cfn, &name)
+        .await
+        .unwrap()
+        .unwrap()["Queue"]
+        .clone();
+    let queue_url = found(&report, "Queue");
+    assert_eq!(
+        found(&report, "Fn"),
+        (
+            Status::Modified,
+            vec![
+                difference("/Code", &sha(&one), &sha(&two), "NOT_EQUAL", true),
+                difference(
+                    "/Environment/Variables/QUEUE",
+                    &queue_ref,
+                    "elsewhere",
+                    "NOT_EQUAL",
+                    false
+                ),
+                difference("/MemorySize", "256", "512", "NOT_EQUAL", false),
+            ]
+        )
+    );
+    assert_eq!(
+        queue_url,
+        (
+            Status::Modified,
+            vec![difference(
+                "/VisibilityTimeout",
+                "60",
+                "90",
+                "NOT_EQUAL",
+                false
+            )]
+        )
+    );
+    assert_eq!(
+        found(&report, "Rule"),
+        (
+            Status::Modified,
+            vec![difference(
+                "/State",
+                "ENABLED",
+                "DISABLED",
+                "NOT_EQUAL",
+                false
+            )]
+        )
+    );
+    let lines = report.render();
+    assert!(
+        lines.contains(&"      /MemorySize: expected 256, actual 512".to_string()),
+        "{lines:#?}"
+    );
+
+    // put things back, then a full deploy: the stack takes the hotswapped key
+    variables.insert("QUEUE".into(), queue_ref);
+    lambda
+        .update_function_configuration()
+        .function_name(&function)
+        .memory_size(256)
+        .environment(
+            aws_sdk_lambda::types::Environment::builder()
+                .set_variables(Some(variables))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    visibility("60").await.unwrap();
+    events(e, "EnableRule", json!({"Name": rule})).await;
+    clients
+        .cfn
+        .update_stack()
+        .stack_name(&name)
+        .template_body(&template)
+        .parameters(parameter(&key(&two)))
+        .send()
+        .await
+        .unwrap();
+    hotswap::prune_stack(&clients, &bucket, &name)
+        .await
+        .unwrap();
+    assert_eq!(
+        hotswap::read_record(&clients.s3, &bucket, &name)
+            .await
+            .unwrap(),
+        None,
+        "a deploy that took every hotswapped key deletes the record"
+    );
+    let report = check().await;
+    assert_eq!(report.verdict(), Verdict::InSync, "{report:#?}");
+}
