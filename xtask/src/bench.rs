@@ -32,6 +32,17 @@ pub fn stats(name: &str, mut samples: Vec<Duration>) {
     );
 }
 
+/// A crate's `examples/bench.rs`, built in release (a debug build would measure the compiler's
+/// settings, not the code).
+fn bench_example(package: &str, features: Option<&str>) -> Result<()> {
+    let mut args = vec!["run", "--quiet", "--release", "-p", package];
+    if let Some(f) = features {
+        args.extend(["--features", f]);
+    }
+    args.extend(["--example", "bench"]);
+    test_cmd::cargo(&args)
+}
+
 pub async fn run(only: Option<&str>) -> Result<()> {
     if let Some(n) = only {
         if !NAMES.contains(&n) {
@@ -101,16 +112,7 @@ pub async fn run(only: Option<&str>) -> Result<()> {
             Ok(python) => std::env::set_var("BENCH_PYTHON", python),
             Err(e) => eprintln!("no project venv ({e:#}); the Python comparison uses python3"),
         }
-        // release build: the debug runner would measure the compiler's settings, not the code
-        test_cmd::cargo(&[
-            "run",
-            "--quiet",
-            "--release",
-            "-p",
-            "webhook-runner",
-            "--example",
-            "bench",
-        ])?;
+        bench_example("webhook-runner", None)?;
     }
     if want("canvas-init") {
         let stage = synth::load_stage("local")?;
@@ -124,17 +126,7 @@ pub async fn run(only: Option<&str>) -> Result<()> {
         std::env::set_var("BENCH_PG_PORT", port.to_string());
         std::env::set_var("BENCH_PSQL", &psql);
         std::env::set_var("BENCH_DIR", project_root().join("target/bench"));
-        test_cmd::cargo(&[
-            "run",
-            "--quiet",
-            "--release",
-            "-p",
-            "canvas-data",
-            "--features",
-            "fake",
-            "--example",
-            "bench",
-        ])?;
+        bench_example("canvas-data", Some("fake"))?;
     }
     if want("upload-processor") {
         // the example's pipeline side reads and writes the emulator's S3
@@ -142,17 +134,7 @@ pub async fn run(only: Option<&str>) -> Result<()> {
         crate::local::up(&stage).await?;
         std::env::set_var("BENCH_DIR", project_root().join("target/bench"));
         // release build, as the Lambda's: the step's own work around ffmpeg is what is measured
-        test_cmd::cargo(&[
-            "run",
-            "--quiet",
-            "--release",
-            "-p",
-            "upload-processor",
-            "--features",
-            "fake",
-            "--example",
-            "bench",
-        ])?;
+        bench_example("upload-processor", Some("fake"))?;
     }
     if want("cold-start") {
         let stage = synth::load_stage("local")?;

@@ -356,7 +356,7 @@ fn errors_become_the_envelope_with_status_reason_and_field() {
     assert_eq!(r.status, 415);
     assert_eq!(r.error_kind(), Some("Unsupported Media Type"));
     assert!(r.body.pointer("/data/field").is_none());
-    let r = form::error_response(422, Some("thumbnail"), "too big");
+    let r = upload_processor::api::Response::field_error(422, Some("thumbnail"), "too big");
     assert_eq!(r.error_kind(), Some("Unprocessable Entity"));
     assert_eq!(r.body["data"]["field"], "thumbnail");
 }

@@ -400,25 +400,7 @@ pub async fn canvas_data(stage: &Stage) -> Result<()> {
         .to_string();
     ui::ok(format!("canvas-data: trigger started {arn}"));
     let clients = crate::aws::Clients::new(stage).await;
-    let deadline = Instant::now() + Duration::from_secs(600);
-    let status = loop {
-        let d = clients
-            .sfn
-            .describe_execution()
-            .execution_arn(&arn)
-            .send()
-            .await
-            .with_context(|| format!("DescribeExecution {arn}"))?;
-        let status = d.status().as_str().to_string();
-        if status != "RUNNING" {
-            break status;
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "the refresh execution still runs after 600 s"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let status = finished(&clients.sfn, &arn, Duration::from_secs(600)).await?;
     let history = execution_outputs(&clients.sfn, &arn).await?;
     ensure!(
         status == "SUCCEEDED",
@@ -528,6 +510,36 @@ fn same_value(fake: &Value, db: &Value) -> bool {
 }
 
 /// The output of every task that finished in the execution, in order.
+/// The execution's final status, polled until it no longer runs; past `limit` an error with
+/// its steps so far.
+pub(super) async fn finished(
+    sfn: &aws_sdk_sfn::Client,
+    arn: &str,
+    limit: Duration,
+) -> Result<String> {
+    let deadline = Instant::now() + limit;
+    let progress = ui::spinner(format!("waiting for {arn}"));
+    loop {
+        let d = sfn
+            .describe_execution()
+            .execution_arn(arn)
+            .send()
+            .await
+            .with_context(|| format!("DescribeExecution {arn}"))?;
+        let status = d.status().as_str().to_string();
+        if status != "RUNNING" {
+            progress.finish_and_clear();
+            return Ok(status);
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{arn} still runs after {limit:?}; its steps so far:\n{}",
+            execution_outputs(sfn, arn).await?.join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 pub(super) async fn execution_outputs(sfn: &aws_sdk_sfn::Client, arn: &str) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let mut token = None;

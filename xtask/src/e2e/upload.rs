@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use upload_processor::fake::clips::{host_ffmpeg, Clip};
 use upload_processor::fake::{sign_jwt, JWT_SECRET};
 
-use super::flows::{api_url, execution_outputs};
+use super::flows::{api_url, execution_outputs, finished};
 use crate::aws::Clients;
 use crate::local::fakes::GRAPHQL_PORT;
 use crate::{deployed, ui};
@@ -128,7 +128,7 @@ pub async fn upload_processor(stage: &Stage) -> Result<()> {
     let t = Instant::now();
     let tasks = answer(&http, &d, &good, &key, true).await?;
     let arn = execution_of(&clients, &d, &good, &tasks).await?;
-    let status = finished(&clients, &arn).await?;
+    let status = finished(&clients.sfn, &arn, EXECUTION_LIMIT).await?;
     if status != "SUCCEEDED" {
         bail!(
             "the upload's execution ended {status}; its steps:\n{}",
@@ -148,7 +148,7 @@ pub async fn upload_processor(stage: &Stage) -> Result<()> {
     let key = presigned_upload(&http, &d, &bad, b"this is not a video, only text").await?;
     let tasks = answer(&http, &d, &bad, &key, false).await?;
     let arn = execution_of(&clients, &d, &bad, &tasks).await?;
-    let status = finished(&clients, &arn).await?;
+    let status = finished(&clients.sfn, &arn, EXECUTION_LIMIT).await?;
     ensure!(
         status == "FAILED",
         "a corrupt upload's execution ended {status}, not FAILED"
@@ -258,12 +258,13 @@ async fn answer(
     if trim {
         body["trim"] = json!({"start": TRIM.0, "end": TRIM.1});
     }
-    let r = http
-        .post(format!("{}/upload/answer", d.api))
-        .bearer_auth(a.token())
-        .json(&body)
-        .send()
-        .await?;
+    let post = || {
+        http.post(format!("{}/upload/answer", d.api))
+            .bearer_auth(a.token())
+            .json(&body)
+            .send()
+    };
+    let r = post().await?;
     let status = r.status();
     let answer: Value = r.json().await.context("POST /upload/answer's body")?;
     ensure!(
@@ -281,12 +282,7 @@ async fn answer(
         tasks.len()
     );
     // the same answer again while it runs is a conflict, not a second execution
-    let r = http
-        .post(format!("{}/upload/answer", d.api))
-        .bearer_auth(a.token())
-        .json(&body)
-        .send()
-        .await?;
+    let r = post().await?;
     ensure!(
         r.status() == 409,
         "a second POST /upload/answer while the first runs answered {}",
@@ -321,31 +317,6 @@ async fn execution_of(
         .await
         .with_context(|| format!("POST /upload/answer answered 200; its execution {arn}"))?;
     Ok(arn)
-}
-
-async fn finished(clients: &Clients, arn: &str) -> Result<String> {
-    let deadline = Instant::now() + EXECUTION_LIMIT;
-    let progress = ui::spinner(format!("waiting for {arn}"));
-    loop {
-        let d = clients
-            .sfn
-            .describe_execution()
-            .execution_arn(arn)
-            .send()
-            .await
-            .with_context(|| format!("DescribeExecution {arn}"))?;
-        let status = d.status().as_str().to_string();
-        if status != "RUNNING" {
-            progress.finish_and_clear();
-            return Ok(status);
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "{arn} still runs after {EXECUTION_LIMIT:?}; its steps so far:\n{}",
-            execution_outputs(&clients.sfn, arn).await?.join("\n")
-        );
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
 }
 
 /// web.mp4 and mobile.mp4 at their sizes and the trimmed length, and the subtitles, in the

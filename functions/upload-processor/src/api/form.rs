@@ -11,7 +11,7 @@
 use std::convert::Infallible;
 
 use bytes::Bytes;
-use serde_json::{json, Value};
+use serde_json::Value;
 use thiserror::Error;
 
 use super::Response;
@@ -175,33 +175,7 @@ impl FormError {
     }
 
     pub fn response(&self) -> Response {
-        error_response(self.status(), self.field(), self.to_string())
-    }
-}
-
-/// `{"data": {"error", "message", "field"?}}` for a client error of any module (form, image,
-/// subtitles): `field` is the form field at fault. It knows the reason phrases of 413 and 415,
-/// which [`Response::error`] does not (yet).
-pub fn error_response(status: u16, field: Option<&str>, message: impl Into<String>) -> Response {
-    let mut payload = json!({ "error": reason(status), "message": message.into() });
-    if let Some(field) = field {
-        payload["field"] = Value::String(field.to_string());
-    }
-    Response::data(status, payload)
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        409 => "Conflict",
-        413 => "Content Too Large",
-        415 => "Unsupported Media Type",
-        422 => "Unprocessable Entity",
-        502 => "Bad Gateway",
-        _ => "Internal Server Error",
+        Response::field_error(self.status(), self.field(), self.to_string())
     }
 }
 

@@ -49,10 +49,16 @@ impl Response {
 
     /// A 400 that names the request field at fault.
     pub fn bad_field(field: &str, message: impl Into<String>) -> Response {
-        Response::data(
-            400,
-            json!({ "error": reason(400), "message": message.into(), "field": field }),
-        )
+        Response::field_error(400, Some(field), message)
+    }
+
+    /// [`Response::error`] with the request field at fault, when there is one.
+    pub fn field_error(status: u16, field: Option<&str>, message: impl Into<String>) -> Response {
+        let mut payload = json!({ "error": reason(status), "message": message.into() });
+        if let Some(field) = field {
+            payload["field"] = Value::String(field.to_string());
+        }
+        Response::data(status, payload)
     }
 
     /// `error` of the body, for logs and tests.
@@ -81,6 +87,8 @@ fn reason(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         409 => "Conflict",
+        413 => "Content Too Large",
+        415 => "Unsupported Media Type",
         422 => "Unprocessable Entity",
         502 => "Bad Gateway",
         _ => "Internal Server Error",
