@@ -974,6 +974,8 @@ async fn the_api_routes_by_route_key_and_answers_payload_2_0() {
         s3: s.s3.clone(),
         sfn: s.sfn.clone(),
         credentials: provider(None),
+        media: Default::default(),
+        transfer: Default::default(),
     };
     let e = event(
         upload_url::ROUTE,

@@ -7,8 +7,10 @@
 
 pub mod answer;
 pub mod form;
+pub mod media;
 pub mod post_policy;
 pub mod response;
+pub mod transfer;
 pub mod upload_url;
 
 use std::time::Duration;
@@ -110,6 +112,10 @@ pub struct Api {
     pub sfn: aws_sdk_sfn::Client,
     /// Signs the presigned POST: the credentials the function itself runs with.
     pub credentials: SharedCredentialsProvider,
+    /// The image and subtitle routes' settings ([`media`]).
+    pub media: media::Media,
+    /// The mentor transfer routes' settings and queue ([`transfer`]).
+    pub transfer: transfer::Transfer,
 }
 
 #[derive(Debug, Error)]
@@ -122,6 +128,10 @@ pub enum ApiError {
     Credentials,
     #[error(transparent)]
     Env(#[from] crate::steps::EnvError),
+    #[error(transparent)]
+    Media(#[from] media::MediaError),
+    #[error(transparent)]
+    Transfer(#[from] transfer::TransferError),
 }
 
 /// The reqwest client of the function: a connect timeout, and each GraphQL call gets
@@ -157,6 +167,8 @@ impl Api {
             s3: support::s3_client(aws),
             sfn: aws_sdk_sfn::Client::new(aws),
             credentials: aws.credentials_provider().ok_or(ApiError::Credentials)?,
+            media: media::Media::from_env(aws)?,
+            transfer: transfer::Transfer::from_env(aws)?,
         })
     }
 
@@ -178,6 +190,10 @@ impl Api {
                     now,
                 )
                 .await
+            }
+            route if media::ROUTES.contains(&route) => media::handle(route, event, self, now).await,
+            route if transfer::ROUTES.contains(&route) => {
+                transfer::handle(route, event, self, now).await
             }
             other => Response::error(404, format!("no route {other:?}")),
         };

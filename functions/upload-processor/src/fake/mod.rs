@@ -12,9 +12,11 @@
 
 pub mod clips;
 mod document;
+mod media;
 mod principal;
 mod record;
 mod resolve;
+mod transfer;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -80,6 +82,10 @@ pub(crate) struct State {
     answers: BTreeMap<Key, Map<String, Value>>,
     mentors: BTreeMap<String, Map<String, Value>>,
     failures: VecDeque<u16>,
+    /// Organizations and what the image routes stored ([`media`]).
+    media: media::MediaState,
+    /// Import tasks and imported mentors ([`transfer`]).
+    transfer: transfer::TransferState,
 }
 
 impl State {
@@ -107,6 +113,8 @@ impl Shared {
             answers: BTreeMap::new(),
             mentors: BTreeMap::new(),
             failures: VecDeque::new(),
+            media: media::MediaState::default(),
+            transfer: transfer::TransferState::default(),
         })))
     }
 
@@ -286,6 +294,8 @@ fn router(shared: Shared) -> Router {
         .route("/_fake/tasks/{m}/{q}", get(admin_tasks))
         .route("/_fake/upload-task/{m}/{q}", get(admin_upload_task))
         .route("/_fake/answer/{m}/{q}", get(admin_answer))
+        .merge(media::routes())
+        .merge(transfer::routes())
         .with_state(shared)
 }
 

@@ -19,7 +19,7 @@ pub(crate) const TASK_FIELDS: [&str; 4] = [
     "trimUploadTask",
 ];
 
-const NO_PERMISSION: &str = "you do not have permission to edit this mentor";
+pub(crate) const NO_PERMISSION: &str = "you do not have permission to edit this mentor";
 
 /// The response body for a parsed document.
 pub(crate) fn execute(
@@ -70,11 +70,11 @@ fn error(message: String, path: &[&str]) -> Value {
     json!({ "message": message, "path": path })
 }
 
-fn unknown(name: &str, on: &str) -> String {
+pub(crate) fn unknown(name: &str, on: &str) -> String {
     format!("Cannot query field \"{name}\" on type \"{on}\".")
 }
 
-fn required(field: &Field, name: &str, variables: &Value) -> Result<String, String> {
+pub(crate) fn required(field: &Field, name: &str, variables: &Value) -> Result<String, String> {
     match field.arg(name, variables) {
         Value::String(s) => Ok(s),
         Value::Null => Err(format!(
@@ -84,7 +84,7 @@ fn required(field: &Field, name: &str, variables: &Value) -> Result<String, Stri
     }
 }
 
-fn required_object(
+pub(crate) fn required_object(
     field: &Field,
     name: &str,
     variables: &Value,
@@ -148,7 +148,11 @@ fn query(
                 Value::Object(a)
             })
         }
-        other => return Err(unknown(other, "Query")),
+        other => {
+            return super::media::query(state, principal, field, variables)
+                .or_else(|| super::transfer::query(state, principal, field, variables))
+                .unwrap_or_else(|| Err(unknown(other, "Query")))
+        }
     };
     Ok(project(&value, &field.selection))
 }
@@ -261,7 +265,11 @@ fn mutation(
             );
             json!(true)
         }
-        other => return Err(unknown(other, "MentorApiMutation")),
+        other => {
+            return super::media::mutation(state, principal, field, variables)
+                .or_else(|| super::transfer::mutation(state, principal, field, variables))
+                .unwrap_or_else(|| Err(unknown(other, "MentorApiMutation")))
+        }
     };
     Ok(project(&value, &field.selection))
 }

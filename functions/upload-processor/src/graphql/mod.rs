@@ -5,6 +5,8 @@
 //! credentials per call: the original sends the user's JWT on every operation.
 
 pub mod documents;
+mod media;
+mod transfer;
 mod transport;
 mod types;
 

@@ -1,0 +1,4 @@
+//! The transfer routes' operations (spec §2.2), in their own `impl GraphqlClient` block.
+
+#[allow(unused_imports)]
+use super::GraphqlClient;
