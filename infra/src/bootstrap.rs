@@ -844,8 +844,92 @@ pub fn deploy_policy(stage: &Stage) -> Value {
                 "Effect": "Allow",
                 "Action": ["lambda:InvokeFunction", "lambda:GetFunctionConfiguration"],
                 "Resource": functions,
+            },
+            {
+                // `deploy --hotswap` records what it changed; the next full deploy prunes it
+                "Sid": "HotswapRecords",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "Resource": asset_objects("hotswap/"),
+            },
+            {
+                "Sid": "StageDrift",
+                "Effect": "Allow",
+                "Action": [
+                    "cloudformation:DetectStackDrift",
+                    "cloudformation:DetectStackResourceDrift",
+                    "cloudformation:DescribeStackDriftDetectionStatus",
+                    "cloudformation:DescribeStackResourceDrifts"
+                ],
+                "Resource": stacks.iter().map(|s| arn("cloudformation", &format!("stack/{s}/*"))).collect::<Vec<_>>(),
+            },
+            drift_reads(stage),
+            {
+                // drift detection reads each resource with the caller's rights; these have no
+                // stage name to scope by (random ids), and every action here only reads
+                "Sid": "DriftReadsByRandomId",
+                "Effect": "Allow",
+                "Action": [
+                    "lambda:GetEventSourceMapping",
+                    "lambda:GetLayerVersion",
+                    "logs:DescribeLogGroups",
+                    "kms:DescribeKey",
+                    "kms:GetKeyPolicy",
+                    "kms:GetKeyRotationStatus",
+                    "apigateway:GET"
+                ],
+                "Resource": "*",
             }
         ]
+    })
+}
+
+/// The reads CloudFormation makes with the caller's rights while it detects drift
+/// (`cargo xtask drift`), on the stage's own resources only.
+fn drift_reads(stage: &Stage) -> Value {
+    let names = name_patterns(stage);
+    let mut resources = Vec::new();
+    for n in &names {
+        resources.push(arn("lambda", &format!("function:{n}")));
+        resources.push(arn("sqs", n));
+        resources.push(arn("sns", n));
+        resources.push(arn("states", &format!("stateMachine:{n}")));
+        resources.push(arn("events", &format!("rule/{n}")));
+        resources.push(arn("cloudwatch", &format!("alarm:{n}")));
+        resources.push(global_arn("iam", &format!("role/{n}")));
+        resources.push(
+            sub(format!(
+                "arn:${{AWS::Partition}}:s3:::{n}-${{AWS::AccountId}}"
+            ))
+            .to_json(),
+        );
+        resources.push(sub(format!("arn:${{AWS::Partition}}:s3:::{n}")).to_json());
+    }
+    json!({
+        "Sid": "DriftReads",
+        "Effect": "Allow",
+        "Action": [
+            "lambda:GetFunction",
+            "lambda:ListTags",
+            "sqs:GetQueueAttributes",
+            "sqs:ListQueueTags",
+            "sns:GetTopicAttributes",
+            "sns:ListTagsForResource",
+            "states:DescribeStateMachine",
+            "states:ListTagsForResource",
+            "events:DescribeRule",
+            "events:ListTargetsByRule",
+            "cloudwatch:DescribeAlarms",
+            "cloudwatch:ListTagsForResource",
+            "iam:GetRole",
+            "iam:GetRolePolicy",
+            "iam:ListRolePolicies",
+            "iam:ListAttachedRolePolicies",
+            "s3:GetBucket*",
+            "s3:GetEncryptionConfiguration",
+            "s3:GetLifecycleConfiguration"
+        ],
+        "Resource": resources,
     })
 }
 
@@ -1066,6 +1150,40 @@ mod tests {
                 .iter()
                 .map(|s| format!("{s}-qa"))
                 .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn the_deploy_role_may_detect_drift_and_prune_hotswap_records_but_only_read() {
+        let b = synth(&aws_stage("prod", "acme/platform")).unwrap();
+        let role = resource(&b, DEPLOY_ROLE);
+        let policy = &role["Policies"][0]["PolicyDocument"];
+        let drift = statement(policy, "StageDrift");
+        assert!(drift["Action"]
+            .to_string()
+            .contains("cloudformation:DetectStackDrift"));
+        assert!(drift["Resource"]
+            .to_string()
+            .contains("stack/upload-processor-prod/*"));
+        // every read of drift detection is a Get/List/Describe, never a write
+        for sid in ["DriftReads", "DriftReadsByRandomId"] {
+            for action in statement(policy, sid)["Action"].as_array().unwrap() {
+                let verb = action.as_str().unwrap().split(':').nth(1).unwrap();
+                assert!(
+                    ["Get", "List", "Describe", "GET"]
+                        .iter()
+                        .any(|p| verb.starts_with(p)),
+                    "{sid}: {action}"
+                );
+            }
+        }
+        let reads = statement(policy, "DriftReads")["Resource"].to_string();
+        assert!(reads.contains("function:webhook-runner-*-prod"), "{reads}");
+        assert!(!reads.contains("-qa"), "{reads}");
+        let hotswap = statement(policy, "HotswapRecords");
+        assert!(
+            hotswap["Resource"].to_string().contains("/hotswap/*"),
+            "{hotswap}"
         );
     }
 

@@ -13,6 +13,7 @@ pub const NAMES: &[&str] = &[
     "noop-deploy",
     "rebuild",
     "zip-sizes",
+    "zips",
     "cold-start",
     "webhook-runner",
     "canvas-init",
@@ -43,7 +44,7 @@ fn bench_example(package: &str, features: Option<&str>) -> Result<()> {
     test_cmd::cargo(&args)
 }
 
-pub async fn run(only: Option<&str>) -> Result<()> {
+pub async fn run(only: Option<&str>, runs: usize) -> Result<()> {
     if let Some(n) = only {
         if !NAMES.contains(&n) {
             bail!("no benchmark `{n}`; known: {}", NAMES.join(", "));
@@ -104,6 +105,9 @@ pub async fn run(only: Option<&str>) -> Result<()> {
         for (binary, asset) in build::read_manifest().functions {
             println!("{:<44} {:>10} bytes", format!("zip {binary}"), asset.size);
         }
+    }
+    if want("zips") {
+        crate::bench_zips::run(runs).await?;
     }
     if want("webhook-runner") {
         // the Python runner it is compared with needs `requests`, which the project's venv has
@@ -175,7 +179,7 @@ pub async fn run(only: Option<&str>) -> Result<()> {
 
 impl crate::flags::Bench {
     pub async fn run(self) -> Result<i32> {
-        run(self.name.as_deref()).await?;
+        run(self.name.as_deref(), self.runs).await?;
         Ok(0)
     }
 }

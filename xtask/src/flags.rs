@@ -196,6 +196,9 @@ pub struct CanvasData {
 pub struct Bench {
     /// Only this benchmark.
     pub name: Option<String>,
+    /// Cold starts per function, of which the median is printed (`zips`).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
 }
 
 #[derive(clap::Args)]

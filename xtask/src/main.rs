@@ -3,6 +3,7 @@
 mod aws;
 mod bench;
 mod bench_local;
+mod bench_zips;
 mod bootstrap;
 mod build;
 mod canvas_data_cmd;

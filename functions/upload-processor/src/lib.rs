@@ -16,4 +16,5 @@ pub mod graphql;
 pub mod image;
 pub mod steps;
 pub mod transcribe;
+pub mod transfer;
 pub mod vtt;

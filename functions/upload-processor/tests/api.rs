@@ -3,101 +3,41 @@
 //! signed JWTs run through the real authorizer. S3 and Step Functions cases need the local
 //! emulator on 127.0.0.1:5000 (`cargo xtask local up`); without it they print a note and pass.
 
-use std::collections::BTreeMap;
-use std::net::TcpStream;
-use std::time::Duration;
+mod common;
 
-use aws_credential_types::provider::SharedCredentialsProvider;
+use std::collections::BTreeMap;
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use common::{
+    assert_sent_as, create_bucket, credentials, emulator_up, jwt, settings, unique, unix_now,
+    Event, MENTOR, NO_STATE_MACHINE, QUESTION, USER,
+};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 use upload_processor::api::answer::{self, execution_name, EXECUTION_NAME_MAX};
 use upload_processor::api::post_policy::{sign_policy, signing_key};
 use upload_processor::api::{upload_url, Api, Response, Settings};
-use upload_processor::auth::{self, Verifier};
-use upload_processor::fake::{self, AuthKind, GraphqlFake};
+use upload_processor::auth;
+use upload_processor::fake::{self, GraphqlFake};
 use upload_processor::graphql::{
     Credentials, GraphqlClient, NewTask, TaskKind, TaskSet, TaskStatus,
 };
 
-const USER: &str = "6109d2a86e6fa01e5bf3219f";
-const MENTOR: &str = "6196af5e068d43dc686194f8";
-const QUESTION: &str = "511d2a86e6fa01e5bf3219aa";
 const ACCESS_KEY: &str = "AKIDEXAMPLEUPLOAD";
 const SECRET_KEY: &str = "upload-secret-key-never-shown";
 const SESSION_TOKEN: &str = "upload-session-token";
 
-fn unix_now() -> i64 {
-    OffsetDateTime::now_utc().unix_timestamp()
-}
-
+/// A plain user's JWT naming [`MENTOR`] that expires at `exp`.
 fn token_for(user: &str, exp: i64) -> String {
-    fake::sign_jwt(
-        fake::JWT_SECRET,
-        &json!({"id": user, "role": "USER", "mentorIds": [MENTOR], "exp": exp}),
-    )
-}
-
-/// A payload 2.0 route event whose authorizer context is what our authorizer answers for
-/// `authorization` (the gateway passes the context through unchanged).
-fn event(route: &str, authorization: Option<&str>, body: Option<&str>) -> Value {
-    let mut headers = json!({"content-type": "application/json"});
-    if let Some(a) = authorization {
-        headers["authorization"] = json!(a);
-    }
-    let verifier = Verifier::new(fake::JWT_SECRET.as_bytes(), true).unwrap();
-    let context = verifier.authorize(&json!({ "headers": headers }), OffsetDateTime::now_utc())
-        ["context"]
-        .clone();
-    json!({
-        "version": "2.0",
-        "routeKey": route,
-        "headers": headers,
-        "requestContext": {"authorizer": {"lambda": context}},
-        "body": body,
-        "isBase64Encoded": false,
-    })
+    jwt(user, "USER", &[MENTOR], exp)
 }
 
 fn answer_event(token: &str, body: &Value) -> Value {
-    event(
-        answer::ROUTE,
-        Some(&format!("Bearer {token}")),
-        Some(&body.to_string()),
-    )
-}
-
-fn settings(bucket: &str, state_machine_arn: &str) -> Settings {
-    Settings {
-        upload_bucket: bucket.into(),
-        state_machine_arn: state_machine_arn.into(),
-        upload_max_bytes: 1024,
-        region: "us-east-1".into(),
-        s3_endpoint: Some(support::emulator_endpoint()),
-    }
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
-}
-
-/// The emulator is used only when something already listens on its port.
-fn emulator_up(test: &str) -> bool {
-    let up = TcpStream::connect_timeout(&"127.0.0.1:5000".parse().unwrap(), Duration::from_secs(1))
-        .is_ok();
-    if !up {
-        eprintln!(
-            "NOTE: {test}: skipped, no AWS emulator on 127.0.0.1:5000 (the e2e phase runs it)"
-        );
-    }
-    up
+    Event::new(answer::ROUTE)
+        .bearer(token)
+        .body(body.to_string())
+        .build()
 }
 
 struct Setup {
@@ -118,11 +58,8 @@ impl Setup {
             graphql,
             s3: support::s3_client(&aws),
             sfn: aws_sdk_sfn::Client::new(&aws),
-            settings: settings(
-                "no-such-bucket",
-                "arn:aws:states:us-east-1:123456789012:stateMachine:none",
-            ),
-            token: token_for(USER, unix_now() + 3600),
+            settings: settings("no-such-bucket", NO_STATE_MACHINE),
+            token: common::token(USER),
             fake,
         }
     }
@@ -131,7 +68,7 @@ impl Setup {
     async fn with_emulator() -> Setup {
         let mut s = Setup::new().await;
         let bucket = unique("uploads");
-        s.s3.create_bucket().bucket(&bucket).send().await.unwrap();
+        create_bucket(&s.s3, &bucket).await;
         let machine = s
             .sfn
             .create_state_machine()
@@ -233,21 +170,11 @@ fn the_signing_key_and_post_signature_match_aws_examples() {
 
 // ---------------------------------------------------------------- GET /upload/url
 
-fn provider(session_token: Option<&str>) -> SharedCredentialsProvider {
-    SharedCredentialsProvider::new(aws_credential_types::Credentials::new(
-        ACCESS_KEY,
-        SECRET_KEY,
-        session_token.map(str::to_string),
-        None,
-        "test",
-    ))
-}
-
 async fn upload_url_for(event: &Value, session_token: Option<&str>) -> Response {
     upload_url::handle(
         event,
         &settings("raw-uploads", "arn:x"),
-        &provider(session_token),
+        &credentials(ACCESS_KEY, SECRET_KEY, session_token),
         OffsetDateTime::now_utc(),
     )
     .await
@@ -260,22 +187,18 @@ async fn upload_url_is_401_without_a_valid_verdict() {
         "another-secret",
         &json!({"id": USER, "role": "USER", "mentorIds": [], "exp": unix_now() + 60}),
     );
-    let mut no_context = event(upload_url::ROUTE, None, None);
+    let mut no_context = Event::new(upload_url::ROUTE).build();
     no_context["requestContext"] = json!({});
     for (what, e) in [
         ("no authorizer context", no_context),
-        ("no header", event(upload_url::ROUTE, None, None)),
+        ("no header", Event::new(upload_url::ROUTE).build()),
         (
             "expired",
-            event(upload_url::ROUTE, Some(&format!("Bearer {expired}")), None),
+            Event::new(upload_url::ROUTE).bearer(&expired).build(),
         ),
         (
             "bad signature",
-            event(
-                upload_url::ROUTE,
-                Some(&format!("Bearer {bad_signature}")),
-                None,
-            ),
+            Event::new(upload_url::ROUTE).bearer(&bad_signature).build(),
         ),
     ] {
         let r = upload_url_for(&e, None).await;
@@ -287,7 +210,7 @@ async fn upload_url_is_401_without_a_valid_verdict() {
 #[tokio::test]
 async fn upload_url_presigns_a_post_of_exactly_the_callers_key() {
     let token = token_for(USER, unix_now() + 3600);
-    let e = event(upload_url::ROUTE, Some(&format!("Bearer {token}")), None);
+    let e = Event::new(upload_url::ROUTE).bearer(&token).build();
     let before = OffsetDateTime::now_utc();
     let r = upload_url_for(&e, Some(SESSION_TOKEN)).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
@@ -414,11 +337,7 @@ async fn a_presigned_post_uploads_to_the_emulator() {
     }
     let s = Setup::with_emulator().await;
     let aws = support::emulator_config().await;
-    let e = event(
-        upload_url::ROUTE,
-        Some(&format!("Bearer {}", s.token)),
-        None,
-    );
+    let e = Event::new(upload_url::ROUTE).bearer(&s.token).build();
     let r = upload_url::handle(
         &e,
         &s.settings,
@@ -455,30 +374,27 @@ async fn answer_is_401_without_a_valid_verdict_and_calls_nothing() {
     let s = Setup::new().await;
     let body = s.body(&upload_key()).to_string();
     let expired = token_for(USER, unix_now() - 5);
-    let mut forged = event(
-        answer::ROUTE,
-        Some(&format!("Bearer {}", s.token)),
-        Some(&body),
-    );
+    let mut forged = Event::new(answer::ROUTE)
+        .bearer(&s.token)
+        .body(&body)
+        .build();
     forged["requestContext"]["authorizer"]["lambda"]["verdict"] = json!("OK");
     let mut no_context = forged.clone();
     no_context["requestContext"] = json!({});
     for (what, e) in [
         (
             "expired",
-            event(
-                answer::ROUTE,
-                Some(&format!("Bearer {expired}")),
-                Some(&body),
-            ),
+            Event::new(answer::ROUTE)
+                .bearer(&expired)
+                .body(&body)
+                .build(),
         ),
         (
             "not bearer",
-            event(
-                answer::ROUTE,
-                Some(&format!("Basic {}", s.token)),
-                Some(&body),
-            ),
+            Event::new(answer::ROUTE)
+                .authorization(&format!("Basic {}", s.token))
+                .body(&body)
+                .build(),
         ),
         ("unknown verdict", forged),
         ("no context", no_context),
@@ -545,14 +461,11 @@ async fn answer_is_400_naming_the_bad_field() {
         assert_eq!(field(&r), Some(expected), "{body}: {:?}", r.body);
         assert_eq!(r.error_kind(), Some("Bad Request"));
     }
-    let auth = format!("Bearer {}", s.token);
+    let auth = Event::new(answer::ROUTE).bearer(&s.token);
     for (what, e) in [
-        ("no body", event(answer::ROUTE, Some(&auth), None)),
-        ("empty body", event(answer::ROUTE, Some(&auth), Some(""))),
-        (
-            "not JSON",
-            event(answer::ROUTE, Some(&auth), Some("{mentor")),
-        ),
+        ("no body", auth.clone().build()),
+        ("empty body", auth.clone().body("").build()),
+        ("not JSON", auth.clone().body("{mentor").build()),
     ] {
         let r = s.answer(&e).await;
         assert_eq!((r.status, field(&r)), (400, Some("body")), "{what}");
@@ -569,9 +482,11 @@ async fn a_base64_body_is_decoded() {
     let s = Setup::new().await;
     // A valid body under someone else's prefix: 403 shows it was decoded and parsed.
     let body = s.body("someone-else/clip").to_string();
-    let mut e = event(answer::ROUTE, Some(&format!("Bearer {}", s.token)), None);
-    e["body"] = json!(STANDARD.encode(body));
-    e["isBase64Encoded"] = json!(true);
+    let e = Event::new(answer::ROUTE)
+        .bearer(&s.token)
+        .body(body)
+        .base64()
+        .build();
     assert_eq!(s.answer(&e).await.status, 403);
 }
 
@@ -607,12 +522,7 @@ async fn answer_is_403_when_mentor_can_edit_is_false_and_sends_g1_as_the_user() 
     assert_eq!(g1.kind.as_deref(), Some("query"));
     assert_eq!(g1.fields, ["mentorCanEdit"]);
     assert_eq!(g1.variables, json!({"mentor": MENTOR}));
-    assert_eq!(
-        g1.auth,
-        AuthKind::UserJwt {
-            user: Some(USER.into())
-        }
-    );
+    assert_sent_as(g1, USER);
     assert!(!g1.has_header("mentor-graphql-req"));
     assert_eq!(g1.content_type.as_deref(), Some("application/json"));
 }
@@ -665,12 +575,7 @@ async fn answer_is_409_while_an_upload_is_in_progress_and_sends_g2() {
         g2.variables,
         json!({"mentorId": MENTOR, "questionId": QUESTION})
     );
-    assert_eq!(
-        g2.auth,
-        AuthKind::UserJwt {
-            user: Some(USER.into())
-        }
-    );
+    assert_sent_as(g2, USER);
 
     // A finished upload does not block the next one (the original's G3 counted any record).
     let service = Credentials::service_key(fake::API_KEY);
@@ -880,12 +785,7 @@ async fn answer_sends_g6_with_the_task_set_and_external_ids() {
             },
         })
     );
-    assert_eq!(
-        g6.auth,
-        AuthKind::UserJwt {
-            user: Some(USER.into())
-        }
-    );
+    assert_sent_as(g6, USER);
 }
 
 #[tokio::test]
@@ -913,12 +813,7 @@ async fn answer_sends_g5_clearing_the_media() {
             "mobileMedia": {"type": "video", "tag": "mobile", "url": ""},
         }})
     );
-    assert_eq!(
-        g5.auth,
-        AuthKind::UserJwt {
-            user: Some(USER.into())
-        }
-    );
+    assert_sent_as(g5, USER);
 }
 
 #[tokio::test]
@@ -973,15 +868,11 @@ async fn the_api_routes_by_route_key_and_answers_payload_2_0() {
         graphql: s.graphql.clone(),
         s3: s.s3.clone(),
         sfn: s.sfn.clone(),
-        credentials: provider(None),
+        credentials: credentials(ACCESS_KEY, SECRET_KEY, None),
         media: Default::default(),
         transfer: Default::default(),
     };
-    let e = event(
-        upload_url::ROUTE,
-        Some(&format!("Bearer {}", s.token)),
-        None,
-    );
+    let e = Event::new(upload_url::ROUTE).bearer(&s.token).build();
     let answer = app.handle(&e).await;
     assert_eq!(answer["statusCode"], 200);
     assert_eq!(answer["isBase64Encoded"], false);
@@ -997,7 +888,7 @@ async fn the_api_routes_by_route_key_and_answers_payload_2_0() {
         .starts_with(USER));
 
     let mut other = e.clone();
-    other["routeKey"] = json!("POST /thumbnail");
+    other["routeKey"] = json!("POST /nope");
     assert_eq!(app.handle(&other).await["statusCode"], 404);
     // The authorizer's answer for the same request, for symmetry with the gateway.
     assert_eq!(

@@ -57,7 +57,7 @@ impl Default for Settings {
 }
 
 impl Settings {
-    pub(crate) fn validate(&self) -> Result<(), (String, String)> {
+    pub(crate) fn validate(&self, _local: bool) -> Result<(), (String, String)> {
         check(self.cache_ttl_hours > 0, "cache_ttl_hours", || {
             "cache_ttl_hours must be at least 1".into()
         })?;

@@ -40,6 +40,68 @@ pub struct Settings {
     /// A header the GraphQL gateway requires on every call (spec §2.1, the original's
     /// `SECRET_HEADER_NAME`/`SECRET_HEADER_VALUE`). Default: none.
     pub graphql_secret_header: Option<GraphqlSecretHeader>,
+    /// Where the media bucket is served to browsers, ending in `/` (the original's
+    /// `STATIC_URL_BASE`, a CloudFront domain). Required on AWS stages (https); the local stage's
+    /// default is the emulator's path-style URL of the media bucket.
+    pub static_url_base: Option<String>,
+    /// Limits of the image routes (thumbnail, virtual background, header, footer).
+    pub images: ImageLimits,
+    /// Mentor transfers: where media may be fetched from, and how much.
+    pub transfer: TransferSettings,
+}
+
+/// `images:` the largest image the image routes store.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImageLimits {
+    /// Widest image in pixels. Default 4096, range 16–16384.
+    pub max_width: u32,
+    /// Tallest image in pixels. Default 4096, range 16–16384.
+    pub max_height: u32,
+    /// Largest file in MiB. Default 4, range 1–4: the form arrives base64-encoded in the
+    /// invocation, whose payload Lambda caps at 6 MB.
+    pub max_mib: u32,
+}
+
+impl Default for ImageLimits {
+    fn default() -> Self {
+        ImageLimits {
+            max_width: 4096,
+            max_height: 4096,
+            max_mib: 4,
+        }
+    }
+}
+
+/// `transfer:` the media copy of a mentor transfer.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransferSettings {
+    /// Hosts media may be fetched from (`host` or `host:port`), over https only. Default: none
+    /// (every media file of a transfer is then recorded as refused). The local stage's default
+    /// is its GraphQL fake's media host.
+    pub allowed_media_hosts: Vec<String>,
+    /// Also fetch over plain http: only the local stage may set it (its fakes speak http).
+    pub allow_http: bool,
+    /// Largest media file in MiB. Default 2048, range 1–10240 (the worker's `/tmp`).
+    pub media_max_mib: u32,
+    /// Longest fetch of one media file, in seconds. Default 300, range 5–840 (under the
+    /// worker's 900 s timeout).
+    pub media_timeout_seconds: u32,
+    /// Media files fetched at once. Default 4, range 1–16.
+    pub concurrency: u32,
+}
+
+impl Default for TransferSettings {
+    fn default() -> Self {
+        TransferSettings {
+            allowed_media_hosts: Vec::new(),
+            allow_http: false,
+            media_max_mib: 2048,
+            media_timeout_seconds: 300,
+            concurrency: 4,
+        }
+    }
 }
 
 /// `graphql_secret_header:` its name here, its value only in Secrets Manager.
@@ -60,6 +122,7 @@ pub struct Functions {
     pub api: Option<FunctionOverrides>,
     pub steps: Option<FunctionOverrides>,
     pub transcribe: Option<FunctionOverrides>,
+    pub transfer: Option<FunctionOverrides>,
 }
 
 impl Default for Settings {
@@ -73,12 +136,17 @@ impl Default for Settings {
             upload_max_mib: 100,
             cors_origins: Vec::new(),
             graphql_secret_header: None,
+            static_url_base: None,
+            images: ImageLimits::default(),
+            transfer: TransferSettings::default(),
         }
     }
 }
 
 /// The GraphQL fake's address on the local stage (`cargo xtask local up`).
 pub const LOCAL_GRAPHQL_ENDPOINT: &str = "http://127.0.0.1:5106/graphql";
+/// The GraphQL fake also serves transfer media (`/_fake/media/…`) on the local stage.
+pub const LOCAL_MEDIA_HOST: &str = "127.0.0.1:5106";
 
 impl Settings {
     pub(crate) fn validate(&self, local: bool) -> Result<(), (String, String)> {
@@ -99,6 +167,55 @@ impl Settings {
             "upload_max_mib",
             || format!("upload_max_mib must be 1-5120, got {}", self.upload_max_mib),
         )?;
+        check(
+            local || self.static_url_base.is_some(),
+            "static_url_base",
+            || "an AWS stage needs the URL its media bucket is served at (https://…/)".into(),
+        )?;
+        check(
+            self.static_url_base.as_deref().is_none_or(|u| {
+                u.ends_with('/') && (u.starts_with("https://") || (local && u.starts_with("http://")))
+            }),
+            "static_url_base",
+            || "the static URL must be https:// (http:// only on the local stage) and end in /".into(),
+        )?;
+        let i = &self.images;
+        for (key, value, range) in [
+            ("images.max_width", i.max_width, 16..=16384),
+            ("images.max_height", i.max_height, 16..=16384),
+            ("images.max_mib", i.max_mib, 1..=4),
+            ("transfer.media_max_mib", self.transfer.media_max_mib, 1..=10240),
+            (
+                "transfer.media_timeout_seconds",
+                self.transfer.media_timeout_seconds,
+                5..=840,
+            ),
+            ("transfer.concurrency", self.transfer.concurrency, 1..=16),
+        ] {
+            check(range.contains(&value), key, || {
+                format!(
+                    "{key} must be {}-{}, got {value}",
+                    range.start(),
+                    range.end()
+                )
+            })?;
+        }
+        check(
+            local || !self.transfer.allow_http,
+            "transfer.allow_http",
+            || "only the local stage may fetch transfer media over http".into(),
+        )?;
+        if let Some(bad) = self.transfer.allowed_media_hosts.iter().find(|h| {
+            h.is_empty()
+                || h.contains("://")
+                || h.contains('/')
+                || h.chars().any(char::is_whitespace)
+        }) {
+            return Err((
+                "transfer.allowed_media_hosts".into(),
+                format!("{bad:?} is not a host or host:port (no scheme, no path)"),
+            ));
+        }
         let Some(h) = &self.graphql_secret_header else {
             return Ok(());
         };
@@ -131,6 +248,15 @@ impl Settings {
             });
             (h.name.clone(), secret)
         })
+    }
+
+    /// The transfer's allowed media hosts; the local stage adds its GraphQL fake's media host.
+    pub fn allowed_media_hosts(&self, stage: &Stage) -> Vec<String> {
+        let mut hosts = self.transfer.allowed_media_hosts.clone();
+        if stage.name.is_local() && hosts.is_empty() {
+            hosts.push(LOCAL_MEDIA_HOST.into());
+        }
+        hosts
     }
 
     pub fn graphql_endpoint(&self) -> String {
@@ -350,17 +476,106 @@ pub fn stack(stage: &Stage) -> Stack {
     );
     process.grant_task_response(&transcribe);
 
+    // Transfer jobs: the export and its status document, kept 30 days (the original's DynamoDB
+    // item lived 180 with the user's auth headers in it).
+    let transfers = Bucket::new(
+        &stack,
+        "transfers",
+        BucketProps {
+            expire_after: Some(duration::days(30)),
+            ..Default::default()
+        },
+    );
+    stack.suppress(
+        "CKV_AWS_18",
+        &transfers.id,
+        "written and read only by this service's roles; access logs would need a log bucket per \
+         stage",
+    );
+    stack.suppress(
+        "CKV_AWS_21",
+        &transfers.id,
+        "job records are rewritten by their one worker and expire after 30 days; a lost record \
+         is a transfer run again",
+    );
+    let mut transfer_config = stage.function_config(1024, 900, &s.functions.transfer);
+    // media copies run in parallel inside one job; jobs themselves are few
+    transfer_config.reserved_concurrency.get_or_insert(2);
+    let transfer_jobs = Queue::new(
+        &stack,
+        "transfer-jobs",
+        QueueProps {
+            // AWS asks for six times the consumer's timeout (capped at 12 hours)
+            visibility_timeout: duration::seconds(u64::from(transfer_config.timeout) * 6)
+                .min(duration::hours(12)),
+            // a job that failed twice is for an operator: a third run would import again
+            dead_letter: DeadLetter::Own {
+                max_receive_count: 2,
+            },
+            ..Default::default()
+        },
+    );
+    let transfer = Function::new(
+        &stack,
+        "transfer",
+        FunctionProps {
+            description: "Imports a transferred mentor through GraphQL and copies its media".into(),
+            config: transfer_config,
+            environment: graphql_env(vec![
+                ("GRAPHQL_ENDPOINT", graphql.clone().into()),
+                ("GRAPHQL_API_KEY_SECRET", api_key.name.clone().into()),
+                ("TRANSFER_BUCKET", transfers.name()),
+                ("STATIC_BUCKET", media.name()),
+                (
+                    "TRANSFER_ALLOWED_HOSTS",
+                    s.allowed_media_hosts(stage).join(",").into(),
+                ),
+                ("TRANSFER_ALLOW_HTTP", s.transfer.allow_http.to_string().into()),
+                (
+                    "TRANSFER_MEDIA_MAX_BYTES",
+                    (u64::from(s.transfer.media_max_mib) * 1024 * 1024)
+                        .to_string()
+                        .into(),
+                ),
+                (
+                    "TRANSFER_MEDIA_TIMEOUT_SECONDS",
+                    s.transfer.media_timeout_seconds.to_string().into(),
+                ),
+                ("TRANSFER_CONCURRENCY", s.transfer.concurrency.to_string().into()),
+            ]),
+            // `concurrency` files of up to `media_max_mib` each may sit in /tmp at once
+            ephemeral_storage_mb: Some(10240),
+            ..Default::default()
+        },
+    );
+    transfer.add_sqs_source(&transfer_jobs, 1);
+    transfers.grant_read_write(&transfer);
+    media.grant_read_write(&transfer);
+    api_key.grant_read(&transfer);
+    grant_header(&transfer);
+
+    let static_url_base: crate::cfn::Val<String> = match &s.static_url_base {
+        Some(url) => url.clone().into(),
+        None => crate::cfn::sub(format!(
+            "http://127.0.0.1:{}/${{{}}}/",
+            stage.local.clone().unwrap_or_default().emulator_port,
+            media.id
+        ))
+        .into(),
+    };
     let api = Function::new(
         &stack,
         "api",
         FunctionProps {
-            description: "Presigned upload URLs; starts the processing of an uploaded answer"
+            description: "Presigned uploads, answer processing, images, subtitles, mentor transfers"
                 .into(),
-            config: stage.function_config(512, 10, &s.functions.api),
+            // regen_vtt downloads and probes a rendition within API Gateway's 29 s
+            config: stage.function_config(1024, 28, &s.functions.api),
             environment: graphql_env(vec![
                 ("GRAPHQL_ENDPOINT", graphql.into()),
                 ("UPLOAD_BUCKET", uploads.name()),
                 ("STATIC_BUCKET", media.name()),
+                ("STATIC_URL_BASE", static_url_base),
                 ("STATE_MACHINE_ARN", process.arn()),
                 (
                     "UPLOAD_MAX_BYTES",
@@ -368,12 +583,26 @@ pub fn stack(stage: &Stage) -> Stack {
                         .to_string()
                         .into(),
                 ),
+                ("IMAGE_MAX_WIDTH", s.images.max_width.to_string().into()),
+                ("IMAGE_MAX_HEIGHT", s.images.max_height.to_string().into()),
+                (
+                    "IMAGE_MAX_BYTES",
+                    (u64::from(s.images.max_mib) * 1024 * 1024).to_string().into(),
+                ),
+                ("FFMPEG_PATH", "/opt/bin/ffmpeg".into()),
+                ("TRANSFER_BUCKET", transfers.name()),
+                ("TRANSFER_QUEUE_URL", transfer_jobs.url()),
             ]),
-            ..Default::default()
+            // regen_vtt probes a rendition with ffprobe's sibling, ffmpeg
+            layers: vec![ffmpeg.clone()],
+            ephemeral_storage_mb: Some(2048),
         },
     );
     // the presigned POST is signed with the function's credentials: it needs PutObject itself
     uploads.grant_read_write(&api);
+    media.grant_read_write(&api);
+    transfers.grant_read_write(&api);
+    transfer_jobs.grant_send(&api);
     grant_header(&api);
     process.grant_start(&api);
 
@@ -390,7 +619,18 @@ pub fn stack(stage: &Stage) -> Stack {
         },
     );
     let bearer = http.add_lambda_authorizer("bearer", &authorizer);
-    for route in ["GET /upload/url", "POST /upload/answer"] {
+    for route in [
+        "GET /upload/url",
+        "POST /upload/answer",
+        "POST /thumbnail",
+        "POST /vbg",
+        "POST /header",
+        "POST /footer",
+        "POST /vtt",
+        "POST /regen_vtt",
+        "POST /transfer/mentor",
+        "GET /transfer/status/{id}",
+    ] {
         http.add_route(route, &api, RouteAuth::Lambda(&bearer));
     }
     stack
@@ -456,16 +696,18 @@ mod tests {
     }
 
     #[test]
-    fn only_the_steps_function_carries_ffmpeg_and_big_tmp() {
+    fn only_the_steps_and_api_functions_carry_ffmpeg_and_big_tmp() {
         let t = local();
-        let steps = &t["Resources"]["StepsFunction"]["Properties"];
-        assert_eq!(steps["Layers"], json!([{"Ref": "FfmpegLayer"}]));
-        assert_eq!(steps["EphemeralStorage"]["Size"], 4096);
-        assert_eq!(
-            steps["Environment"]["Variables"]["FFMPEG_PATH"],
-            "/opt/bin/ffmpeg"
-        );
-        for f in ["ApiFunction", "AuthorizerFunction", "TranscribeFunction"] {
+        for (f, tmp) in [("StepsFunction", 4096), ("ApiFunction", 2048)] {
+            let p = &t["Resources"][f]["Properties"];
+            assert_eq!(p["Layers"], json!([{"Ref": "FfmpegLayer"}]), "{f}");
+            assert_eq!(p["EphemeralStorage"]["Size"], tmp, "{f}");
+            assert_eq!(
+                p["Environment"]["Variables"]["FFMPEG_PATH"],
+                "/opt/bin/ffmpeg"
+            );
+        }
+        for f in ["AuthorizerFunction", "TranscribeFunction", "TransferFunction"] {
             assert!(
                 t["Resources"][f]["Properties"].get("Layers").is_none(),
                 "{f}"
@@ -501,6 +743,62 @@ mod tests {
     }
 
     #[test]
+    fn aws_stages_need_a_static_url_and_fetch_transfer_media_over_https_only() {
+        let aws = super::Settings {
+            graphql_endpoint: Some("https://x/graphql".into()),
+            ..Default::default()
+        };
+        assert_eq!(aws.validate(false).unwrap_err().0, "static_url_base");
+        let no_slash = super::Settings {
+            static_url_base: Some("https://static.example.org".into()),
+            ..aws.clone()
+        };
+        assert!(no_slash.validate(false).unwrap_err().1.contains("end in /"));
+        let ok = super::Settings {
+            static_url_base: Some("https://static.example.org/".into()),
+            ..aws.clone()
+        };
+        assert!(ok.validate(false).is_ok());
+        let mut http = ok.clone();
+        http.transfer.allow_http = true;
+        assert_eq!(http.validate(false).unwrap_err().0, "transfer.allow_http");
+        assert!(http.validate(true).is_ok());
+        let mut url = ok.clone();
+        url.transfer.allowed_media_hosts = vec!["https://media.example.org".into()];
+        let (key, message) = url.validate(false).unwrap_err();
+        assert_eq!(key, "transfer.allowed_media_hosts");
+        assert!(message.contains("no scheme"), "{message}");
+        let mut zero = ok;
+        zero.transfer.concurrency = 0;
+        assert_eq!(zero.validate(false).unwrap_err().0, "transfer.concurrency");
+    }
+
+    #[test]
+    fn the_transfer_worker_drains_its_queue_into_a_dead_letter_queue() {
+        let t = local();
+        let r = &t["Resources"];
+        let mapping = r
+            .as_object()
+            .unwrap()
+            .values()
+            .find(|v| v["Type"] == "AWS::Lambda::EventSourceMapping")
+            .expect("an event source mapping");
+        assert_eq!(mapping["Properties"]["FunctionName"], json!({"Ref": "TransferFunction"}));
+        assert_eq!(mapping["Properties"]["BatchSize"], 1);
+        let queue = &r["TransferJobsQueue"]["Properties"];
+        assert_eq!(queue["VisibilityTimeout"], 5400);
+        assert_eq!(queue["RedrivePolicy"]["maxReceiveCount"], 2);
+        let env = &r["TransferFunction"]["Properties"]["Environment"]["Variables"];
+        // the local stage's media host is its GraphQL fake, over http
+        assert_eq!(env["TRANSFER_ALLOWED_HOSTS"], super::LOCAL_MEDIA_HOST);
+        let api = actions(&t, "ApiFunctionRole");
+        assert!(api.contains(&"sqs:SendMessage".to_string()), "{api:?}");
+        assert!(!api.iter().any(|a| a == "sqs:ReceiveMessage"), "{api:?}");
+        let worker = actions(&t, "TransferFunctionRole");
+        assert!(!worker.iter().any(|a| a.starts_with("states:")), "{worker:?}");
+    }
+
+    #[test]
     fn routes_go_through_the_bearer_authorizer_with_a_300_second_cache() {
         let t = local();
         let resources = t["Resources"].as_object().unwrap();
@@ -513,7 +811,21 @@ mod tests {
             .map(|r| r["Properties"]["RouteKey"].as_str().unwrap())
             .collect();
         keys.sort();
-        assert_eq!(keys, ["GET /upload/url", "POST /upload/answer"]);
+        assert_eq!(
+            keys,
+            [
+                "GET /transfer/status/{id}",
+                "GET /upload/url",
+                "POST /footer",
+                "POST /header",
+                "POST /regen_vtt",
+                "POST /thumbnail",
+                "POST /transfer/mentor",
+                "POST /upload/answer",
+                "POST /vbg",
+                "POST /vtt"
+            ]
+        );
         for r in routes {
             assert_eq!(r["Properties"]["AuthorizationType"], "CUSTOM");
         }

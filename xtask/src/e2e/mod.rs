@@ -7,7 +7,9 @@
 pub mod flows;
 mod lifecycle;
 mod remote;
+mod transfer;
 mod upload;
+mod upload_media;
 
 use std::process::Command;
 use std::time::Instant;

@@ -32,10 +32,10 @@ const MOBILE: (u32, u32) = (480, 480);
 /// An execution transcodes twice under qemu: generous, so a busy CI machine does not fail it.
 const EXECUTION_LIMIT: Duration = Duration::from_secs(900);
 
-struct Deployed {
-    api: String,
-    graphql: String,
-    media_bucket: String,
+pub(super) struct Deployed {
+    pub(super) api: String,
+    pub(super) graphql: String,
+    pub(super) media_bucket: String,
     state_machine: String,
     dlq_url: String,
 }
@@ -63,14 +63,14 @@ impl Deployed {
 
 /// One mentor, question and user, unique to this run so that earlier runs' records and
 /// executions cannot answer for it.
-struct Answer {
-    user: String,
-    mentor: String,
-    question: String,
+pub(super) struct Answer {
+    pub(super) user: String,
+    pub(super) mentor: String,
+    pub(super) question: String,
 }
 
 impl Answer {
-    fn new(tag: &str) -> Answer {
+    pub(super) fn new(tag: &str) -> Answer {
         let run = super::flows::now_ms();
         Answer {
             user: format!("e2e-user-{run}"),
@@ -79,11 +79,15 @@ impl Answer {
         }
     }
 
-    fn token(&self) -> String {
+    pub(super) fn token(&self) -> String {
+        self.token_with_role("USER")
+    }
+
+    pub(super) fn token_with_role(&self, role: &str) -> String {
         let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
         sign_jwt(
             JWT_SECRET,
-            &json!({"id": self.user, "role": "USER", "mentorIds": [self.mentor], "exp": exp}),
+            &json!({"id": self.user, "role": role, "mentorIds": [self.mentor], "exp": exp}),
         )
     }
 }
@@ -142,6 +146,8 @@ pub async fn upload_processor(stage: &Stage) -> Result<()> {
     ));
     check_renditions(&clients, &d, &good, &dir).await?;
     check_history(&http, &d, &good, "DONE").await?;
+    super::upload_media::media_routes(&http, &clients, &d, &good, &dir).await?;
+    super::transfer::transfer(&http, &clients, &d, &clip).await?;
 
     let bad = Answer::new("corrupt");
     seed(&http, &d, &bad).await?;
@@ -172,27 +178,45 @@ async fn generate_clip(path: &Path) -> Result<()> {
         .context("generating the source clip")
 }
 
-/// The GraphQL fake's records for the answer: the user may edit the mentor, the question exists.
+/// The GraphQL fake's records for the answer: the user may edit the mentor, the mentor and the
+/// question exist.
 async fn seed(http: &reqwest::Client, d: &Deployed, a: &Answer) -> Result<()> {
-    for (path, body) in [
-        ("grant", json!({"user": a.user, "mentor": a.mentor})),
-        (
-            "question",
-            json!({"id": a.question, "name": "What is your name?"}),
-        ),
-    ] {
-        let r = http
-            .post(format!("{}/_fake/{path}", d.graphql))
-            .json(&body)
-            .send()
-            .await
-            .with_context(|| format!("the GraphQL fake on {} (local up serves it)", d.graphql))?;
-        ensure!(
-            r.status().is_success(),
-            "POST /_fake/{path} answered {}",
-            r.status()
-        );
-    }
+    fake_post(
+        http,
+        d,
+        "grant",
+        json!({"user": a.user, "mentor": a.mentor}),
+    )
+    .await?;
+    // a known mentor: once the fake knows mentors, an unknown one is "not found"
+    fake_post(http, d, "mentor", json!({"id": a.mentor})).await?;
+    fake_post(
+        http,
+        d,
+        "question",
+        json!({"id": a.question, "name": "What is your name?"}),
+    )
+    .await
+}
+
+/// One of the GraphQL fake's unrecorded seeding routes, `POST /_fake/{path}`.
+pub(super) async fn fake_post(
+    http: &reqwest::Client,
+    d: &Deployed,
+    path: &str,
+    body: Value,
+) -> Result<()> {
+    let r = http
+        .post(format!("{}/_fake/{path}", d.graphql))
+        .json(&body)
+        .send()
+        .await
+        .with_context(|| format!("the GraphQL fake on {} (local up serves it)", d.graphql))?;
+    ensure!(
+        r.status().is_success(),
+        "POST /_fake/{path} answered {}",
+        r.status()
+    );
     Ok(())
 }
 
@@ -353,7 +377,12 @@ async fn check_renditions(clients: &Clients, d: &Deployed, a: &Answer, dir: &Pat
     Ok(())
 }
 
-async fn download(clients: &Clients, bucket: &str, key: &str, dir: &Path) -> Result<PathBuf> {
+pub(super) async fn download(
+    clients: &Clients,
+    bucket: &str,
+    key: &str,
+    dir: &Path,
+) -> Result<PathBuf> {
     let object = clients
         .s3
         .get_object()
@@ -369,7 +398,7 @@ async fn download(clients: &Clients, bucket: &str, key: &str, dir: &Path) -> Res
 }
 
 /// (width, height, seconds) of the first video stream, by the host's ffprobe.
-fn probe(file: &Path) -> Result<(u32, u32, f64)> {
+pub(super) fn probe(file: &Path) -> Result<(u32, u32, f64)> {
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "v:0"])
         .args(["-show_entries", "stream=width,height:format=duration"])

@@ -151,6 +151,8 @@ pub struct Finished {
     pub init: Option<Duration>,
     /// The invocation itself.
     pub duration: Duration,
+    /// Start of the process to the end of its invocation (a cold start's first answer).
+    pub answered: Duration,
     /// The captured output lines and when each was written.
     pub output: Vec<(SystemTime, String)>,
 }
@@ -220,6 +222,7 @@ impl Process {
             }
         };
         let duration = started.elapsed();
+        let answered = spawned.elapsed();
         let _ = child.kill().await;
         for r in readers {
             // the pipes close with the process; a grandchild holding them does not stall us
@@ -235,6 +238,7 @@ impl Process {
             outcome,
             init,
             duration,
+            answered,
             output,
         })
     }

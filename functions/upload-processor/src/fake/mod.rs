@@ -282,12 +282,15 @@ fn history_of(state: &State, key: &Key) -> BTreeMap<String, Vec<String>> {
 }
 
 fn router(shared: Shared) -> Router {
-    let recorded = post(graphql).layer(middleware::from_fn_with_state(
-        shared.clone(),
-        record::record,
-    ));
+    // a mentorImport carries a whole export: axum's 2 MB default would refuse large ones
+    let recorded = post(graphql).layer::<_, std::convert::Infallible>(
+        middleware::from_fn_with_state(shared.clone(), record::record),
+    );
     Router::new()
-        .route("/graphql", recorded)
+        .route(
+            "/graphql",
+            recorded.layer(axum::extract::DefaultBodyLimit::max(record::BODY_LIMIT)),
+        )
         .route("/_fake/grant", post(admin_grant))
         .route("/_fake/question", post(admin_question))
         .route("/_fake/calls", get(admin_calls))

@@ -115,6 +115,7 @@ fn query(
     let value = match field.name.as_str() {
         "mentorCanEdit" => {
             let mentor = required(field, "mentor", variables)?;
+            super::media::check_mentor(state, &mentor)?;
             json!(can_edit(state, principal, &mentor))
         }
         "uploadTask" => {

@@ -121,6 +121,7 @@ mod tests {
             outcome: Outcome::Response(Default::default()),
             init: Some(Duration::from_millis(120)),
             duration: Duration::from_millis(42),
+            answered: Duration::from_millis(162),
             output: vec![(t, "{\"level\":\"INFO\"}".into())],
         };
         let lines = lines(&f, 256);

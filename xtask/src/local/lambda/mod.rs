@@ -374,6 +374,7 @@ mod tests {
             outcome,
             init: None,
             duration: Duration::from_millis(5),
+            answered: Duration::from_millis(5),
             output: Vec::new(),
         }
     }

@@ -1,26 +1,131 @@
-//! Mentor transfer (spec §7): `POST /transfer/mentor` and `GET /transfer/status/{id}`.
+//! Mentor transfer (spec §7): `POST /transfer/mentor` ([`start`]) queues a job for the
+//! `upload-processor-transfer` worker, `GET /transfer/status/{id}` ([`status`]) reports it. The
+//! job record and the worker are [`crate::transfer`]; its module doc says why S3 and SQS.
+
+pub mod start;
+pub mod status;
 
 use serde_json::Value;
 use thiserror::Error;
 use time::OffsetDateTime;
 
-use super::{Api, Response};
+use super::{bearer_token, caller, Api, Response};
+use crate::auth::Claims;
+use crate::graphql::{Credentials, GraphqlError};
+use crate::transfer::JobStore;
 
-pub const ROUTES: [&str; 2] = ["POST /transfer/mentor", "GET /transfer/status/{id}"];
+pub const ROUTES: [&str; 2] = [start::ROUTE, status::ROUTE];
 
-/// What these routes need besides [`Api`]'s clients, read once per cold start.
-#[derive(Debug, Clone, Default)]
-pub struct Transfer {}
+/// The largest request body accepted. A Lambda's synchronous request is at most 6 MB, so
+/// larger ones never arrive; below that, the cap bounds what is parsed and validated in memory.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
 
-#[derive(Debug, Error)]
-pub enum TransferError {}
+/// What these routes need besides [`Api`]'s clients, read once per cold start. `Default` is
+/// an unconfigured value for tests of the other routes: these answer 500 with it.
+#[derive(Debug, Clone)]
+pub struct Transfer {
+    /// `TRANSFER_BUCKET`: the job records (`jobs/{id}/export.json.gz`, `jobs/{id}/status.json`).
+    pub bucket: String,
+    /// `TRANSFER_QUEUE_URL`: the worker's queue.
+    pub queue_url: String,
+    pub sqs: Option<aws_sdk_sqs::Client>,
+    /// Bodies over this are 413.
+    pub max_body_bytes: usize,
+}
 
-impl Transfer {
-    pub fn from_env(_aws: &support::SdkConfig) -> Result<Transfer, TransferError> {
-        Ok(Transfer {})
+impl Default for Transfer {
+    fn default() -> Transfer {
+        Transfer {
+            bucket: String::new(),
+            queue_url: String::new(),
+            sqs: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
     }
 }
 
-pub async fn handle(route: &str, _event: &Value, _api: &Api, _now: OffsetDateTime) -> Response {
-    Response::error(501, format!("{route} is not built yet"))
+#[derive(Debug, Error)]
+pub enum TransferError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+}
+
+impl Transfer {
+    /// `TRANSFER_BUCKET` and `TRANSFER_QUEUE_URL`, both required.
+    pub fn from_env(aws: &support::SdkConfig) -> Result<Transfer, TransferError> {
+        let var = |name: &'static str| {
+            std::env::var(name)
+                .ok()
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .ok_or(TransferError::Missing(name))
+        };
+        Ok(Transfer {
+            bucket: var("TRANSFER_BUCKET")?,
+            queue_url: var("TRANSFER_QUEUE_URL")?,
+            sqs: Some(aws_sdk_sqs::Client::new(aws)),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        })
+    }
+
+    fn configured(&self) -> Option<&aws_sdk_sqs::Client> {
+        self.sqs
+            .as_ref()
+            .filter(|_| !self.bucket.is_empty() && !self.queue_url.is_empty())
+    }
+}
+
+pub async fn handle(route: &str, event: &Value, api: &Api, now: OffsetDateTime) -> Response {
+    let claims = match caller(event, now) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Some(token) = bearer_token(event) else {
+        // The authorizer allowed a request whose header is gone: nothing to call GraphQL with.
+        return Response::error(401, "the request has no bearer token");
+    };
+    let Some(sqs) = api.transfer.configured() else {
+        tracing::error!("the transfer routes have no bucket or queue configured");
+        return Response::error(500, "the transfer routes are not configured");
+    };
+    let caller = Caller {
+        claims,
+        user: Credentials::user(token),
+    };
+    let jobs = JobStore::new(api.s3.clone(), api.transfer.bucket.clone());
+    match route {
+        start::ROUTE => start::handle(event, api, &caller, &jobs, sqs, now).await,
+        _ => status::handle(event, api, &caller, &jobs).await,
+    }
+}
+
+/// Who is asking, once the verdict is checked.
+pub struct Caller {
+    pub claims: Claims,
+    /// Their bearer token, for G1 and G14.
+    pub user: Credentials,
+}
+
+/// G1 with the caller's token: `Err` is the response refusing the request.
+async fn may_edit(api: &Api, user: &Credentials, mentor: &str) -> Result<(), Response> {
+    match api.graphql.mentor_can_edit(user, mentor).await {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            tracing::info!(mentor, "refused: mentorCanEdit is false");
+            Err(Response::error(403, "not authorized to edit this mentor"))
+        }
+        Err(e) if e.is_unauthorized() => {
+            tracing::info!(error = %e, "refused: GraphQL refused the caller's token");
+            Err(Response::error(403, "not authorized to edit this mentor"))
+        }
+        Err(e) => Err(upstream(&e)),
+    }
+}
+
+fn upstream(e: &GraphqlError) -> Response {
+    tracing::error!(error = %e, "GraphQL call failed");
+    Response::error(
+        502,
+        format!("the mentor GraphQL call {} failed", e.operation().name),
+    )
 }

@@ -1,0 +1,292 @@
+//! `cargo xtask bench zips`: each built function zip (`target/lambda/<binary>/bootstrap.zip`),
+//! its size, and its cold start as Lambda runs it: the `bootstrap` from the zip (arm64, under
+//! qemu on other hosts) against the local Runtime API with the function's `smoke` event, as the
+//! arm64 phase of `cargo xtask test` runs it. Numbers for people: no size or time fails it, only
+//! a function that cannot be run or does not answer.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, ensure, Context, Result};
+
+use crate::invoke::local::{self, Process};
+use crate::invoke::runtime_api::Outcome;
+use crate::{invoke, project_root, synth, system, ui};
+
+/// The size every zip should stay under (issue 18), in bytes: 4 MB, not MiB.
+pub const LIMIT: u64 = 4_000_000;
+
+struct Row {
+    binary: String,
+    zip: u64,
+    unzipped: u64,
+    /// Medians: process start → first `GET invocation/next`, and → the smoke event's answer.
+    registration: Option<Duration>,
+    answered: Option<Duration>,
+    /// Why it was not timed.
+    note: Option<String>,
+    /// Why it could not be run or did not answer.
+    error: Option<String>,
+}
+
+/// Every `target/lambda/*/bootstrap.zip`, by binary name.
+fn zips() -> Result<Vec<(String, PathBuf)>> {
+    let dir = project_root().join("target/lambda");
+    let mut out: Vec<(String, PathBuf)> = fs::read_dir(&dir)
+        .with_context(|| format!("reading {}: run `cargo xtask build` first", dir.display()))?
+        .flatten()
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .filter(|(_, p)| p.join("bootstrap.zip").is_file())
+        .map(|(b, p)| (b, p.join("bootstrap.zip")))
+        .collect();
+    out.sort();
+    ensure!(
+        !out.is_empty(),
+        "no function zips under {}: run `cargo xtask build` first",
+        dir.display()
+    );
+    Ok(out)
+}
+
+/// The zip's `bootstrap`, written executable to `into`; its size.
+fn extract(zip: &Path, into: &Path) -> Result<u64> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut archive = zip::ZipArchive::new(fs::File::open(zip)?)
+        .with_context(|| format!("reading {}", zip.display()))?;
+    let mut entry = archive
+        .by_name("bootstrap")
+        .with_context(|| format!("{} has no `bootstrap`", zip.display()))?;
+    fs::create_dir_all(into.parent().expect("a parent"))?;
+    let mut out = fs::File::create(into)?;
+    std::io::copy(&mut entry, &mut out)?;
+    fs::set_permissions(into, fs::Permissions::from_mode(0o755))?;
+    Ok(entry.size())
+}
+
+fn median(mut samples: Vec<Duration>) -> Option<Duration> {
+    samples.sort();
+    samples.get(samples.len() / 2).copied()
+}
+
+/// `runs` cold starts of one function; the medians, or why it failed.
+async fn cold_starts(
+    target: &invoke::Target,
+    bootstrap: &Path,
+    runs: usize,
+) -> Result<(Duration, Duration)> {
+    let env = local::environment(target).await?;
+    let binary = &target.function.binary;
+    let payload = invoke::load_event(&target.stack.service, binary, Some("smoke"), None)?;
+    let mut command = Vec::new();
+    if std::env::consts::ARCH != "aarch64" {
+        command.extend(system::qemu_prefix());
+    }
+    command.push(bootstrap.display().to_string());
+    let (mut registered, mut answered) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let done = Process {
+            arn: format!(
+                "arn:aws:lambda:us-east-1:123456789012:function:{}",
+                target.function.physical_name
+            ),
+            timeout: local::timeout(target),
+            command: command.clone(),
+            env: env.clone(),
+            capture: true,
+        }
+        .run(payload.clone())
+        .await?;
+        if !matches!(done.outcome, Outcome::Response(_)) {
+            let tail: Vec<&str> = done
+                .output
+                .iter()
+                .rev()
+                .take(5)
+                .map(|(_, l)| l.as_str())
+                .collect();
+            bail!(
+                "did not answer its smoke event: {:?}; last output: {}",
+                done.outcome,
+                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+            );
+        }
+        registered.push(done.init.context("answered without polling for work")?);
+        answered.push(done.answered);
+    }
+    Ok((
+        median(registered).expect("runs ≥ 1"),
+        median(answered).expect("runs ≥ 1"),
+    ))
+}
+
+fn ms(d: Option<Duration>) -> String {
+    d.map_or("-".into(), |d| format!("{:.0}", d.as_secs_f64() * 1000.0))
+}
+
+pub async fn run(runs: usize) -> Result<()> {
+    ensure!(runs >= 1, "--runs must be at least 1");
+    system::ensure_qemu()?;
+    let stage = synth::load_stage("local")?;
+    let dir = project_root().join("target/bench/zips");
+    let mut rows = Vec::new();
+    for (binary, zip) in zips()? {
+        let bootstrap = dir.join(&binary).join("bootstrap");
+        let unzipped = extract(&zip, &bootstrap)?;
+        let mut row = Row {
+            zip: fs::metadata(&zip)?.len(),
+            binary,
+            unzipped,
+            registration: None,
+            answered: None,
+            note: None,
+            error: None,
+        };
+        // a zip left from a function the stage no longer declares is listed, not run
+        match invoke::find(stage.clone(), &row.binary) {
+            Err(_) => row.note = Some("not a function of the local stage: not timed".into()),
+            Ok(target) => {
+                ui::step(format!("{}: {runs} cold start(s)", row.binary));
+                match cold_starts(&target, &bootstrap, runs).await {
+                    Ok((r, a)) => (row.registration, row.answered) = (Some(r), Some(a)),
+                    Err(e) => row.error = Some(format!("{e:#}")),
+                }
+            }
+        }
+        // 10–15 MB each: only the zips stay
+        let _ = fs::remove_file(&bootstrap);
+        rows.push(row);
+    }
+    print(&rows, runs);
+    let failed: Vec<String> = rows
+        .iter()
+        .filter_map(|r| Some(format!("{}: {}", r.binary, r.error.as_ref()?)))
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "{} function(s) could not be run or did not answer their smoke event:\n  {}",
+            failed.len(),
+            failed.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+fn print(rows: &[Row], runs: usize) {
+    println!(
+        "{:<30} {:>10} {:>10} {:>6} {:>9} {:>9}",
+        "function", "zip B", "unzip B", "≤4 MB", "reg ms", "answer ms"
+    );
+    for r in rows {
+        println!(
+            "{:<30} {:>10} {:>10} {:>6} {:>9} {:>9}{}",
+            r.binary,
+            r.zip,
+            r.unzipped,
+            if r.zip <= LIMIT { "yes" } else { "no" },
+            ms(r.registration),
+            ms(r.answered),
+            r.note
+                .as_deref()
+                .map(|n| format!("  {n}"))
+                .unwrap_or_default()
+        );
+    }
+    let over = rows.iter().filter(|r| r.zip > LIMIT).count();
+    println!(
+        "{} of {} zip(s) over {LIMIT} bytes; times are medians of {runs} cold start(s) from process start{}",
+        over,
+        rows.len(),
+        if std::env::consts::ARCH == "aarch64" {
+            ""
+        } else {
+            ", under qemu (emulation: compare them with each other, not with Lambda)"
+        }
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bootstrap_comes_out_of_the_zip_executable_with_its_size() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("xtask-bench-zips-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let binary = b"\x7fELF pretend binary, long enough to be deflated: aaaaaaaaaaaaaaaa";
+        fs::write(dir.join("bootstrap"), binary).unwrap();
+        crate::build::zip_bootstrap(&dir.join("bootstrap"), &dir.join("bootstrap.zip")).unwrap();
+        let out = dir.join("out/bootstrap");
+        assert_eq!(
+            extract(&dir.join("bootstrap.zip"), &out).unwrap(),
+            binary.len() as u64
+        );
+        assert_eq!(fs::read(&out).unwrap(), binary);
+        assert_eq!(
+            fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_median_of_an_odd_and_an_even_count() {
+        let ms = |v: &[u64]| v.iter().map(|&m| Duration::from_millis(m)).collect();
+        assert_eq!(median(ms(&[30, 10, 20])), Some(Duration::from_millis(20)));
+        assert_eq!(median(ms(&[40, 10])), Some(Duration::from_millis(40)));
+        assert_eq!(median(Vec::new()), None);
+    }
+}
+
+#[cfg(test)]
+mod tmp_probe {
+    use super::*;
+    #[tokio::test]
+    #[ignore]
+    async fn probe() {
+        let f = std::env::var("PROBE_FN").unwrap();
+        let n: usize = std::env::var("PROBE_N").unwrap().parse().unwrap();
+        let stage = synth::load_stage("local").unwrap();
+        let target = invoke::find(stage, &f).unwrap();
+        let props = &target.stack.template.resources[&target.function.logical_id].properties;
+        let mut env = std::collections::BTreeMap::new();
+        for (k, v) in props
+            .pointer("/Environment/Variables")
+            .and_then(|v| v.as_object())
+            .unwrap()
+        {
+            env.insert(k.clone(), v.as_str().unwrap_or("unresolved-x").to_string());
+        }
+        for (k, v) in local::lambda_variables("f", 128, "us-east-1", "http://127.0.0.1:5000", "x") {
+            env.insert(k.into(), v);
+        }
+        let payload = invoke::load_event(&target.stack.service, &f, Some("smoke"), None).unwrap();
+        for b in std::env::var("PROBE_BINS").unwrap().split(',') {
+            let mut command: Vec<String> = system::qemu_prefix().to_vec();
+            command.push(b.to_string());
+            let (mut r, mut a) = (vec![], vec![]);
+            for _ in 0..n {
+                let done = Process {
+                    arn: "arn:x".into(),
+                    timeout: Duration::from_secs(30),
+                    command: command.clone(),
+                    env: env.clone(),
+                    capture: true,
+                }
+                .run(payload.clone())
+                .await
+                .unwrap();
+                assert!(
+                    matches!(done.outcome, Outcome::Response(_)),
+                    "{:?} {:?}",
+                    done.outcome,
+                    done.output
+                );
+                r.push(done.init.unwrap());
+                a.push(done.answered);
+            }
+            eprintln!("PROBE {b} reg {} answer {}", ms(median(r)), ms(median(a)));
+        }
+    }
+}
