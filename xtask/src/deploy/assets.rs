@@ -126,9 +126,31 @@ pub async fn upload_template(
         .await
         .map_err(|e| aws::explain("s3:PutObject", &key, e))?;
     Ok(match stage.aws_endpoint() {
-        Some(endpoint) => format!("{endpoint}/{bucket}/{key}"),
+        Some(endpoint) => emulator_template_url(&endpoint, bucket, &key),
         None => format!("https://{bucket}.s3.{}.amazonaws.com/{key}", stage.region),
     })
+}
+
+/// The emulator's CloudFormation reads a path-style TemplateURL only when its host says
+/// `localhost`; with `127.0.0.1` it takes the first label, `127`, for the bucket (NoSuchBucket).
+fn emulator_template_url(endpoint: &str, bucket: &str, key: &str) -> String {
+    let endpoint = endpoint.replacen("://127.0.0.1", "://localhost", 1);
+    format!("{}/{bucket}/{key}", endpoint.trim_end_matches('/'))
+}
+
+#[cfg(test)]
+mod template_url_tests {
+    #[test]
+    fn the_emulator_gets_a_path_style_url_on_localhost() {
+        assert_eq!(
+            super::emulator_template_url("http://127.0.0.1:5000", "assets", "templates/a.json"),
+            "http://localhost:5000/assets/templates/a.json"
+        );
+        assert_eq!(
+            super::emulator_template_url("http://localhost:5000/", "b", "k"),
+            "http://localhost:5000/b/k"
+        );
+    }
 }
 
 /// Objects under `assets/` expire by the bucket's lifecycle (90 days, see infra::bootstrap);
