@@ -138,21 +138,6 @@ fn emulator_template_url(endpoint: &str, bucket: &str, key: &str) -> String {
     format!("{}/{bucket}/{key}", endpoint.trim_end_matches('/'))
 }
 
-#[cfg(test)]
-mod template_url_tests {
-    #[test]
-    fn the_emulator_gets_a_path_style_url_on_localhost() {
-        assert_eq!(
-            super::emulator_template_url("http://127.0.0.1:5000", "assets", "templates/a.json"),
-            "http://localhost:5000/assets/templates/a.json"
-        );
-        assert_eq!(
-            super::emulator_template_url("http://localhost:5000/", "b", "k"),
-            "http://localhost:5000/b/k"
-        );
-    }
-}
-
 /// Objects under `assets/` expire by the bucket's lifecycle (90 days, see infra::bootstrap);
 /// copying a key onto itself gives it a new modification time, so the zips that deployed stacks
 /// still reference never expire. Only keys older than a week are copied: a deploy costs a
@@ -179,4 +164,19 @@ pub async fn refresh(s3: &aws_sdk_s3::Client, bucket: &str, keys: &[String]) -> 
             .map_err(|e| aws::explain("s3:CopyObject", key, e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod template_url_tests {
+    #[test]
+    fn the_emulator_gets_a_path_style_url_on_localhost() {
+        assert_eq!(
+            super::emulator_template_url("http://127.0.0.1:5000", "assets", "templates/a.json"),
+            "http://localhost:5000/assets/templates/a.json"
+        );
+        assert_eq!(
+            super::emulator_template_url("http://localhost:5000/", "b", "k"),
+            "http://localhost:5000/b/k"
+        );
+    }
 }
