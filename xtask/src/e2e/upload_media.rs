@@ -161,6 +161,14 @@ pub(super) async fn media_routes(
                 .part("thumbnail", file(&broken_png, "t.png", "image/png")?),
         ),
         (
+            "a part over the stage's image limit",
+            413,
+            Form::new().text("body", body.clone()).part(
+                "thumbnail",
+                file(&vec![0u8; 4 * 1024 * 1024 + 1], "t.png", "image/png")?,
+            ),
+        ),
+        (
             "a mentor the fake does not know",
             404,
             Form::new()
@@ -187,7 +195,7 @@ pub(super) async fn media_routes(
         "POST /thumbnail by a user who may not edit the mentor",
     )?;
     ui::ok(
-        "upload-processor: /thumbnail 200 (JPEG kept as image/jpeg), 400, 403, 404, 415, 422 (413: tests/media_routes.rs)",
+        "upload-processor: /thumbnail 200 (JPEG kept as image/jpeg), 400, 403, 404, 413, 415, 422",
     );
 
     // virtual background

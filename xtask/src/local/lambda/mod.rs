@@ -94,7 +94,11 @@ pub async fn serve(stage: Stage, port: u16, extra: Router) -> Result<()> {
         region: stage.region.0.clone(),
     };
     let app = Router::new()
-        .route("/2015-03-31/functions/{name}/invocations", post(invoke))
+        .route(
+            "/2015-03-31/functions/{name}/invocations",
+            // Lambda takes synchronous payloads up to 6 MB; axum's default would refuse 2 MB
+            post(invoke).layer(axum::extract::DefaultBodyLimit::max(INVOKE_PAYLOAD_MAX)),
+        )
         .fallback(proxy)
         .with_state(service)
         .merge(extra);
@@ -112,6 +116,9 @@ fn function_name(name: &str) -> &str {
         None => name,
     }
 }
+
+/// Lambda's limit on a synchronous invocation's payload (6 MB).
+const INVOKE_PAYLOAD_MAX: usize = 6 * 1024 * 1024;
 
 async fn invoke(
     State(s): State<Service>,
