@@ -186,10 +186,11 @@ fn print(rows: &[Row], runs: usize) {
             if r.zip <= LIMIT { "yes" } else { "no" },
             ms(r.registration),
             ms(r.answered),
-            r.note
-                .as_deref()
-                .map(|n| format!("  {n}"))
-                .unwrap_or_default()
+            match (&r.error, &r.note) {
+                (Some(_), _) => "  failed (below)".to_string(),
+                (None, Some(n)) => format!("  {n}"),
+                (None, None) => String::new(),
+            }
         );
     }
     let over = rows.iter().filter(|r| r.zip > LIMIT).count();
@@ -236,57 +237,5 @@ mod tests {
         assert_eq!(median(ms(&[30, 10, 20])), Some(Duration::from_millis(20)));
         assert_eq!(median(ms(&[40, 10])), Some(Duration::from_millis(40)));
         assert_eq!(median(Vec::new()), None);
-    }
-}
-
-#[cfg(test)]
-mod tmp_probe {
-    use super::*;
-    #[tokio::test]
-    #[ignore]
-    async fn probe() {
-        let f = std::env::var("PROBE_FN").unwrap();
-        let n: usize = std::env::var("PROBE_N").unwrap().parse().unwrap();
-        let stage = synth::load_stage("local").unwrap();
-        let target = invoke::find(stage, &f).unwrap();
-        let props = &target.stack.template.resources[&target.function.logical_id].properties;
-        let mut env = std::collections::BTreeMap::new();
-        for (k, v) in props
-            .pointer("/Environment/Variables")
-            .and_then(|v| v.as_object())
-            .unwrap()
-        {
-            env.insert(k.clone(), v.as_str().unwrap_or("unresolved-x").to_string());
-        }
-        for (k, v) in local::lambda_variables("f", 128, "us-east-1", "http://127.0.0.1:5000", "x") {
-            env.insert(k.into(), v);
-        }
-        let payload = invoke::load_event(&target.stack.service, &f, Some("smoke"), None).unwrap();
-        for b in std::env::var("PROBE_BINS").unwrap().split(',') {
-            let mut command: Vec<String> = system::qemu_prefix().to_vec();
-            command.push(b.to_string());
-            let (mut r, mut a) = (vec![], vec![]);
-            for _ in 0..n {
-                let done = Process {
-                    arn: "arn:x".into(),
-                    timeout: Duration::from_secs(30),
-                    command: command.clone(),
-                    env: env.clone(),
-                    capture: true,
-                }
-                .run(payload.clone())
-                .await
-                .unwrap();
-                assert!(
-                    matches!(done.outcome, Outcome::Response(_)),
-                    "{:?} {:?}",
-                    done.outcome,
-                    done.output
-                );
-                r.push(done.init.unwrap());
-                a.push(done.answered);
-            }
-            eprintln!("PROBE {b} reg {} answer {}", ms(median(r)), ms(median(a)));
-        }
     }
 }
