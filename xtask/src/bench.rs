@@ -1,5 +1,6 @@
 //! `cargo xtask bench [NAME]`: numbers, printed; nothing asserted.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
@@ -12,7 +13,6 @@ pub const NAMES: &[&str] = &[
     "synth",
     "noop-deploy",
     "rebuild",
-    "zip-sizes",
     "zips",
     "cold-start",
     "webhook-runner",
@@ -44,7 +44,7 @@ fn bench_example(package: &str, features: Option<&str>) -> Result<()> {
     test_cmd::cargo(&args)
 }
 
-pub async fn run(only: Option<&str>, runs: usize) -> Result<()> {
+pub async fn run(only: Option<&str>, runs: usize, baseline: Option<&Path>) -> Result<()> {
     if let Some(n) = only {
         if !NAMES.contains(&n) {
             bail!("no benchmark `{n}`; known: {}", NAMES.join(", "));
@@ -101,13 +101,8 @@ pub async fn run(only: Option<&str>, runs: usize) -> Result<()> {
         build::build(&["mips-cache-api".to_string()])?;
         stats("arm64 release build after a one-line change", samples);
     }
-    if want("zip-sizes") {
-        for (binary, asset) in build::read_manifest().functions {
-            println!("{:<44} {:>10} bytes", format!("zip {binary}"), asset.size);
-        }
-    }
     if want("zips") {
-        crate::bench_zips::run(runs).await?;
+        crate::bench_zips::run(runs, baseline).await?;
     }
     if want("webhook-runner") {
         // the Python runner it is compared with needs `requests`, which the project's venv has
@@ -179,7 +174,7 @@ pub async fn run(only: Option<&str>, runs: usize) -> Result<()> {
 
 impl crate::flags::Bench {
     pub async fn run(self) -> Result<i32> {
-        run(self.name.as_deref(), self.runs).await?;
+        run(self.name.as_deref(), self.runs, self.baseline.as_deref()).await?;
         Ok(0)
     }
 }

@@ -1,8 +1,10 @@
 //! `cargo xtask bench zips`: each built function zip (`target/lambda/<binary>/bootstrap.zip`),
 //! its size, and its cold start as Lambda runs it: the `bootstrap` from the zip (arm64, under
 //! qemu on other hosts) against the local Runtime API with the function's `smoke` event, as the
-//! arm64 phase of `cargo xtask test` runs it. Numbers for people: no size or time fails it, only
-//! a function that cannot be run or does not answer.
+//! arm64 phase of `cargo xtask test` runs it. With `--baseline DIR` (zips as `release build`
+//! writes them, `<binary>.zip`) it measures those too and prints before and after side by side.
+//! Numbers for people: no size or time fails it, only a function that cannot be run or does not
+//! answer.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -31,7 +33,7 @@ struct Row {
 }
 
 /// Every `target/lambda/*/bootstrap.zip`, by binary name.
-fn zips() -> Result<Vec<(String, PathBuf)>> {
+fn built_zips() -> Result<Vec<(String, PathBuf)>> {
     let dir = project_root().join("target/lambda");
     let mut out: Vec<(String, PathBuf)> = fs::read_dir(&dir)
         .with_context(|| format!("reading {}: run `cargo xtask build` first", dir.display()))?
@@ -44,6 +46,25 @@ fn zips() -> Result<Vec<(String, PathBuf)>> {
     ensure!(
         !out.is_empty(),
         "no function zips under {}: run `cargo xtask build` first",
+        dir.display()
+    );
+    Ok(out)
+}
+
+/// Every `DIR/<binary>.zip` (the layout of `cargo xtask release build`), by binary name.
+fn artifact_zips(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut out: Vec<(String, PathBuf)> = fs::read_dir(dir)
+        .with_context(|| format!("reading the baseline {}", dir.display()))?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            Some((name.strip_suffix(".zip")?.to_string(), e.path()))
+        })
+        .collect();
+    out.sort();
+    ensure!(
+        !out.is_empty(),
+        "no `<binary>.zip` in {}: keep a `cargo xtask release build` (target/release-artifacts) as the baseline",
         dir.display()
     );
     Ok(out)
@@ -124,13 +145,12 @@ fn ms(d: Option<Duration>) -> String {
     d.map_or("-".into(), |d| format!("{:.0}", d.as_secs_f64() * 1000.0))
 }
 
-pub async fn run(runs: usize) -> Result<()> {
-    ensure!(runs >= 1, "--runs must be at least 1");
-    system::ensure_qemu()?;
+/// Size and cold starts of each zip in `zips`; `label` names the set in progress lines.
+async fn measure(zips: Vec<(String, PathBuf)>, runs: usize, label: &str) -> Result<Vec<Row>> {
     let stage = synth::load_stage("local")?;
-    let dir = project_root().join("target/bench/zips");
+    let dir = project_root().join("target/bench/zips").join(label);
     let mut rows = Vec::new();
-    for (binary, zip) in zips()? {
+    for (binary, zip) in zips {
         let bootstrap = dir.join(&binary).join("bootstrap");
         let unzipped = extract(&zip, &bootstrap)?;
         let mut row = Row {
@@ -146,7 +166,7 @@ pub async fn run(runs: usize) -> Result<()> {
         match invoke::find(stage.clone(), &row.binary) {
             Err(_) => row.note = Some("not a function of the local stage: not timed".into()),
             Ok(target) => {
-                ui::step(format!("{}: {runs} cold start(s)", row.binary));
+                ui::step(format!("{label} {}: {runs} cold start(s)", row.binary));
                 match cold_starts(&target, &bootstrap, runs).await {
                     Ok((r, a)) => (row.registration, row.answered) = (Some(r), Some(a)),
                     Err(e) => row.error = Some(format!("{e:#}")),
@@ -157,10 +177,27 @@ pub async fn run(runs: usize) -> Result<()> {
         let _ = fs::remove_file(&bootstrap);
         rows.push(row);
     }
+    Ok(rows)
+}
+
+pub async fn run(runs: usize, baseline: Option<&Path>) -> Result<()> {
+    ensure!(runs >= 1, "--runs must be at least 1");
+    system::ensure_qemu()?;
+    let before = match baseline {
+        Some(dir) => Some(measure(artifact_zips(dir)?, runs, "baseline").await?),
+        None => None,
+    };
+    let rows = measure(built_zips()?, runs, "built").await?;
     print(&rows, runs);
-    let failed: Vec<String> = rows
+    if let Some(before) = &before {
+        print_comparison(before, &rows);
+    }
+    let failed: Vec<String> = before
         .iter()
-        .filter_map(|r| Some(format!("{}: {}", r.binary, r.error.as_ref()?)))
+        .flatten()
+        .map(|r| (r, "baseline "))
+        .chain(rows.iter().map(|r| (r, "")))
+        .filter_map(|(r, set)| Some(format!("{set}{}: {}", r.binary, r.error.as_ref()?)))
         .collect();
     if !failed.is_empty() {
         bail!(
@@ -206,6 +243,48 @@ fn print(rows: &[Row], runs: usize) {
     );
 }
 
+/// Before → after per function present in both sets, and the totals.
+fn print_comparison(before: &[Row], after: &[Row]) {
+    println!(
+        "\n{:<30} {:>21} {:>8} {:>15} {:>15}",
+        "function", "zip B before → after", "change", "reg ms b → a", "answer ms b → a"
+    );
+    let (mut total_before, mut total_after) = (0, 0);
+    for a in after {
+        let Some(b) = before.iter().find(|b| b.binary == a.binary) else {
+            continue;
+        };
+        total_before += b.zip;
+        total_after += a.zip;
+        println!(
+            "{:<30} {:>10} → {:>8} {:>8} {:>15} {:>15}",
+            a.binary,
+            b.zip,
+            a.zip,
+            change(b.zip, a.zip),
+            format!("{} → {}", ms(b.registration), ms(a.registration)),
+            format!("{} → {}", ms(b.answered), ms(a.answered)),
+        );
+    }
+    println!(
+        "{:<30} {:>10} → {:>8} {:>8}",
+        "total",
+        total_before,
+        total_after,
+        change(total_before, total_after)
+    );
+}
+
+fn change(before: u64, after: u64) -> String {
+    if before == 0 {
+        return "-".into();
+    }
+    format!(
+        "{:+.1}%",
+        (after as f64 - before as f64) * 100.0 / before as f64
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +308,34 @@ mod tests {
             0o755
         );
         fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_baseline_is_read_as_release_build_writes_it() {
+        let dir = std::env::temp_dir().join(format!("xtask-bench-baseline-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        for f in ["b-fn.zip", "a-fn.zip", "SHA256SUMS"] {
+            fs::write(dir.join(f), b"x").unwrap();
+        }
+        let names: Vec<String> = artifact_zips(&dir)
+            .unwrap()
+            .into_iter()
+            .map(|(b, _)| b)
+            .collect();
+        assert_eq!(names, ["a-fn", "b-fn"]);
+        fs::remove_dir_all(&dir).unwrap();
+        let empty = std::env::temp_dir().join(format!("xtask-bench-empty-{}", std::process::id()));
+        fs::create_dir_all(&empty).unwrap();
+        let e = artifact_zips(&empty).unwrap_err().to_string();
+        assert!(e.contains("no `<binary>.zip`"), "{e}");
+        fs::remove_dir_all(&empty).unwrap();
+    }
+
+    #[test]
+    fn changes_are_signed_percentages() {
+        assert_eq!(change(200, 150), "-25.0%");
+        assert_eq!(change(100, 101), "+1.0%");
+        assert_eq!(change(0, 5), "-");
     }
 
     #[test]

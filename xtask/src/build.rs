@@ -15,6 +15,8 @@ use sha2::{Digest, Sha256};
 use crate::{project_root, ui, venv};
 
 pub const TARGET: &str = "aarch64-unknown-linux-gnu";
+/// The Cargo profile of the Lambda binaries (the workspace's Cargo.toml says why it is its own).
+pub const PROFILE: &str = "lambda";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Asset {
@@ -98,7 +100,8 @@ fn build_functions(binaries: &[String]) -> Result<BTreeMap<String, Asset>> {
     cmd.args([
         "lambda",
         "build",
-        "--release",
+        "--profile",
+        PROFILE,
         "--arm64",
         "--output-format",
         "binary",

@@ -199,6 +199,10 @@ pub struct Bench {
     /// Cold starts per function, of which the median is printed (`zips`).
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
+    /// `zips`: also measure the zips in DIR (`<binary>.zip`, as `release build` writes them) and
+    /// print them beside the built ones, before → after.
+    #[arg(long, value_name = "DIR")]
+    pub baseline: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Args)]

@@ -105,7 +105,13 @@ pub fn build_artifacts() -> Result<()> {
             })
         })
         .collect();
-    let mut clean = vec!["clean", "--release", "--target", build::TARGET];
+    let mut clean = vec![
+        "clean",
+        "--profile",
+        build::PROFILE,
+        "--target",
+        build::TARGET,
+    ];
     for c in &crates {
         clean.extend(["-p", c.as_str()]);
     }

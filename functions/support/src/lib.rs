@@ -9,19 +9,40 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub use aws_config::SdkConfig;
 use serde::{Deserialize, Deserializer};
 
-/// JSON logs on stdout, level from `RUST_LOG` (set from the stage's log level), no ANSI colors:
+/// JSON logs on stdout, levels from `RUST_LOG` (set from the stage's log level), no ANSI colors:
 /// the shape CloudWatch Logs' JSON log format expects.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let (filter, refused) = log_filter(rust_log.as_deref());
+    let json = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_current_span(false)
         .with_ansi(false)
         .without_time()
-        .with_target(false)
+        .with_target(false);
+    let _ = tracing_subscriber::registry()
+        .with(json)
+        .with(filter)
         .try_init();
+    if let Some(e) = refused {
+        tracing::warn!(error = %e, "RUST_LOG is not `level` or `target=level,…`; logging at info");
+    }
+}
+
+/// `RUST_LOG` as `level` and `target=level` directives, comma-separated (as the stage's
+/// `log_level` writes it); `info` when unset or unreadable, with the reason when unreadable.
+pub fn log_filter(rust_log: Option<&str>) -> (tracing_subscriber::filter::Targets, Option<String>) {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    let info = || Targets::new().with_default(LevelFilter::INFO);
+    match rust_log.map(str::trim).filter(|v| !v.is_empty()) {
+        None => (info(), None),
+        Some(v) => match v.parse::<Targets>() {
+            Ok(t) => (t, None),
+            Err(e) => (info(), Some(e.to_string())),
+        },
+    }
 }
 
 /// The AWS configuration of the environment. `AWS_ENDPOINT_URL` points every client at the
@@ -140,7 +161,33 @@ pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
 
 #[cfg(test)]
 mod tests {
-    use super::Secret;
+    use super::{log_filter, Secret};
+    use tracing::Level;
+
+    #[test]
+    fn rust_log_directives_set_levels_per_target() {
+        let (f, refused) = log_filter(Some("warn,mips_cache=debug,support=trace"));
+        assert_eq!(refused, None);
+        assert!(f.would_enable("mips_cache::api", &Level::DEBUG));
+        assert!(!f.would_enable("mips_cache::api", &Level::TRACE));
+        assert!(f.would_enable("support::retry", &Level::TRACE));
+        assert!(f.would_enable("hyper::proto", &Level::WARN));
+        assert!(!f.would_enable("hyper::proto", &Level::INFO));
+    }
+
+    #[test]
+    fn unset_or_unreadable_rust_log_logs_at_info_and_says_why() {
+        for unset in [None, Some(""), Some("  ")] {
+            let (f, refused) = log_filter(unset);
+            assert_eq!(refused, None, "{unset:?}");
+            assert!(f.would_enable("anything", &Level::INFO));
+            assert!(!f.would_enable("anything", &Level::DEBUG));
+        }
+        let (f, refused) = log_filter(Some("mips_cache=loud"));
+        assert!(refused.is_some());
+        assert!(f.would_enable("mips_cache", &Level::INFO));
+        assert!(!f.would_enable("mips_cache", &Level::DEBUG));
+    }
 
     #[test]
     fn secrets_never_print() {
