@@ -86,7 +86,7 @@ pub fn notes(tag: &str) -> Result<()> {
 }
 
 /// Build every function twice (the second time after cleaning the function crates) and require
-/// identical zips; then write `target/release/SHA256SUMS`.
+/// identical zips; then write `target/release-artifacts/SHA256SUMS`.
 pub fn build_artifacts() -> Result<()> {
     let stage = crate::synth::load_stage("local")?;
     let binaries: Vec<String> = infra::synth_stage(&stage, None)?
