@@ -28,7 +28,8 @@ pub struct App {
     pub cache: Cache,
     pub mips: MipsClient,
     pub ssm: aws_sdk_ssm::Client,
-    pub lambda: aws_sdk_lambda::Client,
+    /// Only the API function's: it starts the refresh function.
+    pub lambda: Option<aws_sdk_lambda::Client>,
     credentials: OnceCell<Credentials>,
 }
 
@@ -88,7 +89,7 @@ impl App {
         cache: Cache,
         mips: MipsClient,
         ssm: aws_sdk_ssm::Client,
-        lambda: aws_sdk_lambda::Client,
+        lambda: Option<aws_sdk_lambda::Client>,
     ) -> App {
         App {
             config,
@@ -258,7 +259,12 @@ impl App {
         let function = self.config.refresh_function.clone().ok_or_else(|| {
             Error::StartRefresh("REFRESH_FUNCTION is not set for this function".into())
         })?;
-        self.lambda
+        let lambda = self.lambda.as_ref().ok_or_else(|| {
+            Error::StartRefresh(
+                "this function has no Lambda client; the API function starts refreshes".into(),
+            )
+        })?;
+        lambda
             .invoke()
             .function_name(&function)
             .invocation_type(aws_sdk_lambda::types::InvocationType::Event)

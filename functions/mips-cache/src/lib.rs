@@ -23,10 +23,24 @@ pub fn mips_client(config: &config::Config) -> mips::MipsClient {
     mips::MipsClient::new(http, &config.login_url, &config.api_url, config.timeouts)
 }
 
-/// Build the app from the function's environment and AWS configuration.
-pub async fn app_from_env() -> Result<App, config::ConfigError> {
-    let config = config::Config::from_env()?;
+/// The API function's app: it starts refreshes, so it holds a Lambda client.
+pub async fn api_from_env() -> Result<App, config::ConfigError> {
     let aws = support::aws_config().await;
+    let lambda = aws_sdk_lambda::Client::new(&aws);
+    app_from_env(aws, Some(lambda))
+}
+
+/// The refresh function's app: no Lambda client, so its binary does not link one (the zip's
+/// size, docs/operator.md "Zip size and build time").
+pub async fn refresh_from_env() -> Result<App, config::ConfigError> {
+    app_from_env(support::aws_config().await, None)
+}
+
+fn app_from_env(
+    aws: support::SdkConfig,
+    lambda: Option<aws_sdk_lambda::Client>,
+) -> Result<App, config::ConfigError> {
+    let config = config::Config::from_env()?;
     let cache = cache::Cache::new(
         support::s3_client(&aws),
         &config.cache_bucket,
@@ -38,6 +52,6 @@ pub async fn app_from_env() -> Result<App, config::ConfigError> {
         cache,
         mips,
         aws_sdk_ssm::Client::new(&aws),
-        aws_sdk_lambda::Client::new(&aws),
+        lambda,
     ))
 }

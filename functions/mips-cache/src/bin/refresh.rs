@@ -8,7 +8,7 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     support::init_tracing();
-    let app = mips_cache::app_from_env().await?;
+    let app = mips_cache::refresh_from_env().await?;
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = support::deadline_from_epoch_ms(event.context.deadline);

@@ -58,7 +58,7 @@ pub async fn env() -> Env {
     env_with(|_| {}).await
 }
 
-/// An app built as `app_from_env` builds it (the shipped MIPS client), after `adjust`.
+/// An app built as `api_from_env` builds it (the shipped MIPS client), after `adjust`.
 pub async fn env_with(adjust: impl FnOnce(&mut Config)) -> Env {
     let aws = support::emulator_config().await;
     let s3 = aws_sdk_s3::Client::from_conf(
@@ -96,7 +96,7 @@ pub async fn env_with(adjust: impl FnOnce(&mut Config)) -> Env {
         cache,
         client,
         ssm,
-        aws_sdk_lambda::Client::new(&aws),
+        Some(aws_sdk_lambda::Client::new(&aws)),
     );
     Env {
         app,

@@ -146,10 +146,16 @@ async fn the_refresh_route_starts_the_refresh_function_and_names_it_when_it_cann
         "{body}"
     );
     let e = refresh(None).await;
-    let (status, _, body) = call(&e.app, post).await;
+    let (status, _, body) = call(&e.app, post.clone()).await;
     assert_eq!(status, 502, "{body}");
     assert!(body.contains("REFRESH_FUNCTION"), "{body}");
     assert!(e.mips.server.received_requests().await.unwrap().is_empty());
+    // the refresh function's app (refresh_from_env) has no Lambda client
+    let mut e = refresh(Some("mips-cache-refresh-local")).await;
+    e.app.lambda = None;
+    let (status, _, body) = call(&e.app, post).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("no Lambda client"), "{body}");
 }
 
 #[tokio::test]
