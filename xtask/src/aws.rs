@@ -3,7 +3,7 @@
 use std::fmt::Debug;
 
 use anyhow::{bail, Result};
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use aws_sdk_cloudformation::config::ProvideCredentials;
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use infra::stage::Stage;
@@ -11,8 +11,7 @@ use infra::stage::Stage;
 const CREDENTIALS_HINT: &str = "set credentials: `aws sso login --profile <p>` and AWS_PROFILE=<p>, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; CI uses OIDC";
 
 pub async fn config(stage: &Stage) -> SdkConfig {
-    let loader =
-        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(stage.region.0.clone()));
+    let loader = support::aws_loader().region(Region::new(stage.region.0.clone()));
     match stage.aws_endpoint() {
         Some(endpoint) => {
             // The emulator accepts any credentials; fixed ones keep a developer's real keys out of it.

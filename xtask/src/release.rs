@@ -88,12 +88,7 @@ pub fn notes(tag: &str) -> Result<()> {
 /// Build every function twice (the second time after cleaning the function crates) and require
 /// identical zips; then write `target/release-artifacts/SHA256SUMS`.
 pub fn build_artifacts() -> Result<()> {
-    let stage = crate::synth::load_stage("local")?;
-    let binaries: Vec<String> = infra::synth_stage(&stage, None)?
-        .iter()
-        .flat_map(|s| s.functions.iter().map(|f| f.binary.clone()))
-        .filter(|b| build::has_code(b))
-        .collect();
+    let binaries = build::stage_binaries(None)?;
     let first = build::build(&binaries)?;
     let crates: Vec<String> = fs::read_dir(project_root().join("functions"))?
         .flatten()

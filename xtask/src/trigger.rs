@@ -191,7 +191,7 @@ fn execution_name() -> String {
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use aws_config::{BehaviorVersion, Region};
+    use aws_config::Region;
     use axum::extract::{Path, State};
     use axum::http::{HeaderMap, StatusCode};
     use axum::routing::{get, post};
@@ -240,7 +240,7 @@ mod tests {
     async fn clients(lambda: &str) -> aws::Clients {
         let creds =
             aws_sdk_cloudformation::config::Credentials::new("test", "test", None, None, "tests");
-        let conf = aws_config::defaults(BehaviorVersion::latest())
+        let conf = support::aws_loader()
             .region(Region::new("us-east-1"))
             .endpoint_url(EMULATOR)
             .credentials_provider(creds)

@@ -16,7 +16,7 @@ pub use handler::{App, CacheStatus, Error, Route};
 /// The MIPS client the functions use: each request carries its own timeout (see
 /// [`mips::Timeouts`]), so the client has only a connect timeout.
 pub fn mips_client(config: &config::Config) -> mips::MipsClient {
-    let http = reqwest::Client::builder()
+    let http = support::tls::http_builder()
         .connect_timeout(config.timeouts.call)
         .build()
         .expect("a TLS client builds");

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::Error;
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+    support::tls::http_builder()
         .user_agent(concat!("skill-sync/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(120))

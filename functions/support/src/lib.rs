@@ -2,6 +2,7 @@
 //! local stage's emulator), and [`Secret`], which never prints its value.
 
 pub mod retry;
+pub mod tls;
 
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -48,14 +49,20 @@ pub fn log_filter(rust_log: Option<&str>) -> (tracing_subscriber::filter::Target
 /// The AWS configuration of the environment. `AWS_ENDPOINT_URL` points every client at the
 /// local emulator when set.
 pub async fn aws_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_loader().load().await
+}
+
+/// Every AWS configuration starts here: the latest behaviour version and the SDK's HTTP client on
+/// this process's TLS stack ([`tls::aws_https_client`]; the SDK crates are built without one).
+pub fn aws_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(tls::aws_https_client())
 }
 
 /// The local stage's emulator, for tests: `AWS_ENDPOINT_URL` or moto's default port, fixed
 /// test credentials.
 pub async fn emulator_config() -> aws_config::SdkConfig {
     let creds = aws_sdk_s3::config::Credentials::new("test", "test", None, None, "emulator");
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+    aws_loader()
         .endpoint_url(emulator_endpoint())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(creds)

@@ -8,6 +8,7 @@
 //! where the route handlers receive it (`requestContext.authorizer.lambda`), failing closed.
 
 mod claims;
+pub mod hs256;
 mod response;
 mod token;
 

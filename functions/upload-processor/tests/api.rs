@@ -349,7 +349,7 @@ async fn a_presigned_post_uploads_to_the_emulator() {
     let url = r.body["data"]["url"].as_str().unwrap();
     let fields = r.body["data"]["fields"].as_object().unwrap();
     let (content_type, body) = multipart(fields, b"not really a video");
-    let posted = reqwest::Client::new()
+    let posted = support::tls::http_client()
         .post(url)
         .header("content-type", content_type)
         .body(body)

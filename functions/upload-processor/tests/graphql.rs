@@ -16,7 +16,7 @@ const Q: &str = "61499cfba8bc83d04ac1675d";
 const USER: &str = "6196af5e068d43dc686194ed";
 
 fn http() -> reqwest::Client {
-    reqwest::Client::builder()
+    support::tls::http_builder()
         .connect_timeout(Duration::from_secs(5))
         .build()
         .unwrap()

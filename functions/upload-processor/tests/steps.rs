@@ -316,7 +316,7 @@ async fn harness(test: &str) -> Harness {
     let root = std::env::temp_dir().join(&name);
     let env = Env {
         s3: s3_client().await,
-        graphql: GraphqlClient::new(reqwest::Client::new(), fake.endpoint()),
+        graphql: GraphqlClient::new(support::tls::http_client(), fake.endpoint()),
         credentials: service(),
         ffmpeg: ffmpeg(),
         upload_bucket: format!("{name}-upload"),

@@ -415,7 +415,7 @@ async fn harness(test: &str) -> (GraphqlFake, Env) {
         s3,
         sfn: aws_sdk_sfn::Client::new(&aws),
         transcribe: aws_sdk_transcribe::Client::new(&aws),
-        graphql: GraphqlClient::new(reqwest::Client::new(), fake.endpoint()),
+        graphql: GraphqlClient::new(support::tls::http_client(), fake.endpoint()),
         credentials: service(),
         static_bucket: format!("{name}-static"),
         output_bucket: format!("{name}-out"),

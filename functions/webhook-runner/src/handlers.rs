@@ -46,7 +46,7 @@ pub enum EnvError {
 /// run lasts. The runner gives each POST and PUT its own timeout and each read of the data file
 /// its own (see [`crate::download`]), and bounds them all by the deadline.
 pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
+    support::tls::http_builder()
         .connect_timeout(Duration::from_secs(10))
         .tcp_keepalive(Duration::from_secs(30))
         .user_agent(concat!("webhook-runner/", env!("CARGO_PKG_VERSION")))

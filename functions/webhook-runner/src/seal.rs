@@ -4,8 +4,8 @@
 //! Manager secret only the runner's functions may read; a message names the key that sealed it
 //! (`key_id`), and the previous key still opens messages sealed before a rotation.
 
-use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use base64::Engine;
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use support::Secret;
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -25,7 +25,7 @@ impl Key {
     /// A key derived from the secret's text (SHA-256), whatever its length; its id is a short
     /// digest that tells keys apart and reveals nothing of them.
     fn new(secret: &Secret) -> Key {
-        let sha = |data: &[u8]| aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
+        let sha = |data: &[u8]| ring::digest::digest(&ring::digest::SHA256, data);
         let material = sha(secret.expose().as_bytes());
         let id: String = sha(&[b"webhook-runner key id:", material.as_ref()].concat())
             .as_ref()
@@ -67,7 +67,8 @@ impl Sealer {
     /// base64(nonce ‖ ciphertext ‖ tag), with the current key.
     pub fn seal(&self, plain: &Secret) -> String {
         let mut nonce = [0u8; NONCE_LEN];
-        aws_lc_rs::rand::fill(&mut nonce).expect("the system RNG works");
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
+            .expect("the system RNG works");
         let mut data = plain.expose().as_bytes().to_vec();
         self.current
             .key

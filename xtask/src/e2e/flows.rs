@@ -39,7 +39,7 @@ pub fn api_url(stage: &Stage, service: &str) -> Result<String> {
 /// unsigned request as API Gateway does.
 pub async fn mips_cache(stage: &Stage) -> Result<()> {
     let url = api_url(stage, "mips-cache")?;
-    let http = reqwest::Client::new();
+    let http = support::tls::http_client();
     // an IAM route, signed as an SDK signs it: the cache starts empty whatever ran before
     let r = signed(&http, stage, "DELETE", &format!("{url}/cache/purge"))?
         .send()
@@ -273,7 +273,9 @@ async fn post_job_with_key(
     job: &Value,
     key: Option<&str>,
 ) -> Result<(reqwest::StatusCode, String)> {
-    let mut request = reqwest::Client::new().post(format!("{api}/jobs")).json(job);
+    let mut request = support::tls::http_client()
+        .post(format!("{api}/jobs"))
+        .json(job);
     if let Some(k) = key {
         request = request.header("x-api-key", k);
     }

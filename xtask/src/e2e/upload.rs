@@ -95,7 +95,7 @@ impl Answer {
 pub async fn upload_processor(stage: &Stage) -> Result<()> {
     let clients = Clients::new(stage).await;
     let d = Deployed::find(stage, &clients).await?;
-    let http = reqwest::Client::new();
+    let http = support::tls::http_client();
     // kept after the run: the renditions are there to look at when a check fails
     let dir = crate::project_root().join("target/e2e/upload-processor");
     std::fs::create_dir_all(&dir)?;

@@ -99,7 +99,9 @@ pub fn download(url: &str, to: &Path) -> Result<String> {
 }
 
 async fn stream_to_file(url: &str, to: &Path) -> Result<String> {
-    let mut response = reqwest::get(url)
+    let mut response = support::tls::http_client()
+        .get(url)
+        .send()
         .await
         .with_context(|| format!("GET {url}"))?
         .error_for_status()

@@ -238,7 +238,7 @@ mod tests {
         let served_stage = local.clone();
         tokio::spawn(async move { super::serve_graphql(&served_stage, Some(port)).await });
         let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
+        let http = support::tls::http_client();
         let mut calls = None;
         for _ in 0..100 {
             if let Ok(r) = http.get(format!("{base}/_fake/calls")).send().await {

@@ -98,9 +98,13 @@ pub async fn fetch(endpoint: &str, topic_arn: &str) -> Result<Published> {
 }
 
 async fn local_get<T: serde::de::DeserializeOwned>(url: &str) -> Result<T> {
-    let response = reqwest::get(url).await.with_context(|| {
-        format!("GET {url}: is the local stage running? (`cargo xtask local up`)")
-    })?;
+    let response = support::tls::http_client()
+        .get(url)
+        .send()
+        .await
+        .with_context(|| {
+            format!("GET {url}: is the local stage running? (`cargo xtask local up`)")
+        })?;
     if response.status() == reqwest::StatusCode::NOT_FOUND && url.contains("/_local/sns/topics") {
         bail!("the emulator runs without the launcher of this xtask; `cargo xtask local up` restarts it");
     }

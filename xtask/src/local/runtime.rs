@@ -271,7 +271,7 @@ pub async fn request_reload(stage: &Stage) -> Result<Reloaded> {
     let endpoint = stage
         .lambda_endpoint()
         .context("only the local stage has a local runtime")?;
-    let resp = reqwest::Client::new()
+    let resp = support::tls::http_client()
         .post(format!("{endpoint}/_local/reload"))
         .timeout(Duration::from_secs(60))
         .send()

@@ -112,7 +112,7 @@ struct ObjectId {
 impl DapClient {
     pub fn new(base: &str, credentials: Credentials, timing: Timing) -> DapClient {
         DapClient {
-            http: reqwest::Client::builder()
+            http: support::tls::http_builder()
                 .connect_timeout(Duration::from_secs(10))
                 .read_timeout(Duration::from_secs(120))
                 .build()

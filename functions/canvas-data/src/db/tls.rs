@@ -25,7 +25,7 @@ pub struct Connector {
 
 impl Connector {
     pub fn new(verify: bool) -> Result<Connector, String> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?;

@@ -137,7 +137,7 @@ pub enum ApiError {
 /// The reqwest client of the function: a connect timeout, and each GraphQL call gets
 /// [`GRAPHQL_TIMEOUT`] (the original had none, spec §10.2 #22).
 pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
+    support::tls::http_builder()
         .user_agent(concat!("upload-processor/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(3))
         .timeout(GRAPHQL_TIMEOUT)

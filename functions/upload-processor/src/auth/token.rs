@@ -92,6 +92,7 @@ impl Verifier {
         if secret.is_empty() {
             return Err(AuthError::EmptySecret);
         }
+        super::hs256::install();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         validation.validate_exp = false;

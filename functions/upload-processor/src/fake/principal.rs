@@ -88,6 +88,7 @@ pub(crate) fn authenticate(headers: &HeaderMap, config: &FakeConfig) -> Result<P
             _ => Err(Refusal::Unauthorized("wrong API key")),
         };
     }
+    crate::auth::hs256::install();
     let mut validation = Validation::new(Algorithm::HS256);
     // mentor-graphql's own tokens carry `exp`, but the original's authorizer accepts tokens
     // without one; the fake checks `exp` when present.
@@ -108,6 +109,7 @@ pub(crate) fn authenticate(headers: &HeaderMap, config: &FakeConfig) -> Result<P
 
 /// An HS256 JWT of `claims`, as the tests and the local stage make them.
 pub fn sign_jwt(secret: &str, claims: &Value) -> String {
+    crate::auth::hs256::install();
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(Algorithm::HS256),
         claims,

@@ -9,7 +9,7 @@ use crate::graphql::{Credentials, GraphqlClient, SecretHeader};
 /// The HTTP client GraphQL calls share: rustls, a connect timeout; each call has its own total
 /// timeout ([`crate::graphql::DEFAULT_TIMEOUT`]).
 pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
+    support::tls::http_builder()
         .user_agent(concat!("upload-processor/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10))
         .build()

@@ -157,7 +157,7 @@ impl Fetcher {
                 Err(why) => attempt.error(why),
             }
         });
-        let http = reqwest::Client::builder()
+        let http = support::tls::http_builder()
             .user_agent(concat!("upload-processor/", env!("CARGO_PKG_VERSION")))
             .redirect(redirects)
             .connect_timeout(Duration::from_secs(10).min(timeout))

@@ -77,7 +77,7 @@ pub async fn poll_queue(
         ),
         queue_arn: sqs_event::queue_arn(&source.queue_url, &region),
         region,
-        http: reqwest::Client::new(),
+        http: support::tls::http_client(),
         sqs,
         source,
     });

@@ -24,7 +24,7 @@ pub enum Outcome {
 impl Lambda {
     pub fn new(endpoint: String) -> Lambda {
         Lambda {
-            client: reqwest::Client::new(),
+            client: support::tls::http_client(),
             endpoint: endpoint.trim_end_matches('/').to_string(),
         }
     }

@@ -125,7 +125,7 @@ impl Harness {
             base: format!("http://127.0.0.1:{port}"),
             port,
             calls,
-            http: reqwest::Client::new(),
+            http: support::tls::http_client(),
         }
     }
 

@@ -86,7 +86,7 @@ pub async fn serve(stage: Stage, port: u16, extra: Router) -> Result<()> {
         lambda: aws_sdk_lambda::Client::new(&conf),
         s3: aws_sdk_s3::Client::from_conf(s3_conf),
         logs: aws_sdk_cloudwatchlogs::Client::new(&conf),
-        http: reqwest::Client::new(),
+        http: support::tls::http_client(),
         emulator: stage
             .aws_endpoint()
             .context("the local Lambda service belongs to the local stage")?,

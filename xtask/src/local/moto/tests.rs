@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use aws_sdk_sfn::types::ExecutionStatus;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -118,7 +118,7 @@ fn emulator() -> &'static Emulator {
 }
 
 async fn config(e: &Emulator) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    support::aws_loader()
         .region(Region::new("us-east-1"))
         .endpoint_url(&e.endpoint)
         .credentials_provider(aws_sdk_sfn::config::Credentials::new(
@@ -876,7 +876,7 @@ async fn a_buckets_notification_configuration_from_cloudformation_applies() {
 
 /// A call of the emulator's Transcribe (JSON 1.1; xtask has no Transcribe SDK).
 async fn transcribe(e: &Emulator, action: &str, body: Value) -> Value {
-    let response = reqwest::Client::new()
+    let response = support::tls::http_client()
         .post(&e.endpoint)
         .header("X-Amz-Target", format!("Transcribe.{action}"))
         .header("Content-Type", "application/x-amz-json-1.1")
@@ -1174,7 +1174,7 @@ async fn a_functions_layers_from_cloudformation_unpack_in_order_under_its_opt() 
 
 /// An EventBridge call (the xtask has no EventBridge client).
 async fn events(e: &Emulator, action: &str, body: Value) {
-    let response = reqwest::Client::new()
+    let response = support::tls::http_client()
         .post(&e.endpoint)
         .header("X-Amz-Target", format!("AWSEvents.{action}"))
         .header("Content-Type", "application/x-amz-json-1.1")
