@@ -2,7 +2,8 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use hmac::{Hmac, Mac};
+use jsonwebtoken::Algorithm;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 use upload_processor::auth::{self, AuthError, ClaimError, Claims, ContextError, Role, Verifier};
@@ -45,8 +46,27 @@ fn sign(claims: &Value) -> String {
     sign_with(claims, Algorithm::HS256, SECRET)
 }
 
+/// Signed here with `hmac` (RFC 7518 §3.2), not by the crate under test, and in the HMAC
+/// algorithms the verifier must refuse too.
 fn sign_with(claims: &Value, alg: Algorithm, secret: &[u8]) -> String {
-    encode(&Header::new(alg), claims, &EncodingKey::from_secret(secret)).unwrap()
+    fn mac<M: Mac + hmac::digest::KeyInit>(secret: &[u8], input: &str) -> Vec<u8> {
+        let mut m = <M as Mac>::new_from_slice(secret).unwrap();
+        m.update(input.as_bytes());
+        m.finalize().into_bytes().to_vec()
+    }
+    let header = json!({"alg": format!("{alg:?}"), "typ": "JWT"});
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let signature = match alg {
+        Algorithm::HS256 => mac::<Hmac<sha2::Sha256>>(secret, &input),
+        Algorithm::HS384 => mac::<Hmac<sha2::Sha384>>(secret, &input),
+        Algorithm::HS512 => mac::<Hmac<sha2::Sha512>>(secret, &input),
+        other => panic!("no test signer for {other:?}"),
+    };
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
 }
 
 /// A token assembled by hand, for headers `jsonwebtoken` will not produce.
