@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -67,146 +67,38 @@ pub fn build(binaries: &[String]) -> Result<BTreeMap<String, Asset>> {
 }
 
 fn build_functions(binaries: &[String]) -> Result<BTreeMap<String, Asset>> {
-    match Job::start(binaries, None)? {
-        Started::UpToDate(assets) => Ok(assets),
-        Started::Running(job) => job.finish(),
+    let fingerprint = fingerprint()?;
+    let mut manifest = read_manifest();
+    let up_to_date = manifest.fingerprint == fingerprint
+        && binaries.iter().all(|b| {
+            manifest
+                .functions
+                .get(b)
+                .is_some_and(|a| project_root().join(&a.path).exists())
+        });
+    if up_to_date {
+        ui::ok(format!("{} function zip(s) up to date", binaries.len()));
+        return Ok(binaries
+            .iter()
+            .map(|b| (b.clone(), manifest.functions[b].clone()))
+            .collect());
     }
-}
-
-/// The assets of `binaries` as the manifest lists them.
-fn listed(manifest: &Manifest, binaries: &[String]) -> BTreeMap<String, Asset> {
-    binaries
-        .iter()
-        .map(|b| (b.clone(), manifest.functions[b].clone()))
-        .collect()
-}
-
-pub enum Started {
-    UpToDate(BTreeMap<String, Asset>),
-    Running(Job),
-}
-
-/// A running `cargo lambda build`; [`Job::finish`] waits for it and zips what it built.
-pub struct Job {
-    binaries: Vec<String>,
-    fingerprint: String,
-    manifest: Manifest,
-    child: Child,
-    started: Instant,
-}
-
-impl Job {
-    /// Starts the build of `binaries` unless the manifest has them for these sources. With
-    /// `log`, the build writes there instead of the terminal and runs at the lowest CPU priority
-    /// (`nice -n 19`): the test command's build in the background, which must not slow the
-    /// phases in front of it.
-    pub fn start(binaries: &[String], log: Option<&Path>) -> Result<Started> {
-        let fingerprint = fingerprint()?;
-        let mut manifest = read_manifest();
-        let up_to_date = manifest.fingerprint == fingerprint
-            && binaries.iter().all(|b| {
-                manifest
-                    .functions
-                    .get(b)
-                    .is_some_and(|a| project_root().join(&a.path).exists())
-            });
-        if up_to_date {
-            if log.is_none() {
-                ui::ok(format!("{} function zip(s) up to date", binaries.len()));
-            }
-            return Ok(Started::UpToDate(listed(&manifest, binaries)));
-        }
-        if manifest.fingerprint != fingerprint {
-            manifest.functions.clear();
-        }
-        ensure_toolchain()?;
-        if log.is_none() {
-            ui::step(format!(
-                "building {} for arm64 with cargo-lambda",
-                binaries.join(", ")
-            ));
-        }
-        let mut cmd = cargo_lambda(binaries, log.is_some());
-        if let Some(path) = log {
-            if let Some(dir) = path.parent() {
-                fs::create_dir_all(dir)?;
-            }
-            let file =
-                fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-            cmd.stdout(file.try_clone()?).stderr(file);
-        }
-        let child = cmd.spawn().context("running cargo-lambda")?;
-        Ok(Started::Running(Job {
-            binaries: binaries.to_vec(),
-            fingerprint,
-            manifest,
-            child,
-            started: Instant::now(),
-        }))
+    if manifest.fingerprint != fingerprint {
+        manifest.functions.clear();
     }
-
-    pub fn started(&self) -> Instant {
-        self.started
-    }
-
-    /// Stops the build (a run that fails before it needs the zips must not leave it behind).
-    pub fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Waits for the build, zips each binary and records it in the manifest.
-    pub fn finish(mut self) -> Result<BTreeMap<String, Asset>> {
-        let status = self.child.wait().context("waiting for cargo-lambda")?;
-        if !status.success() {
-            bail!("cargo lambda build failed ({status})");
-        }
-        let root = project_root();
-        for b in &self.binaries {
-            let dir = root.join("target/lambda").join(b);
-            let zip = dir.join("bootstrap.zip");
-            zip_bootstrap(&dir.join("bootstrap"), &zip)?;
-            let bytes = fs::read(&zip)?;
-            let asset = Asset {
-                path: zip.strip_prefix(&root)?.display().to_string(),
-                sha256: hex(&Sha256::digest(&bytes)),
-                size: bytes.len() as u64,
-            };
-            println!(
-                "  {b:<32} {:>9} bytes  sha256 {}",
-                asset.size,
-                &asset.sha256[..16]
-            );
-            self.manifest.functions.insert(b.clone(), asset);
-        }
-        self.manifest.fingerprint = self.fingerprint;
-        fs::write(
-            manifest_path(),
-            serde_json::to_string_pretty(&self.manifest)? + "\n",
-        )?;
-        ui::ok(format!(
-            "built in {:.1?}; manifest: target/assets.json",
-            self.started.elapsed()
-        ));
-        Ok(listed(&self.manifest, &self.binaries))
-    }
-}
-
-fn cargo_lambda(binaries: &[String], lowest_priority: bool) -> Command {
+    ensure_toolchain()?;
+    let started = Instant::now();
+    ui::step(format!(
+        "building {} for arm64 with cargo-lambda",
+        binaries.join(", ")
+    ));
     let root = project_root();
     let path = format!(
         "{}:{}",
         root.join(".venv/bin").display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let exe = root.join(".venv/bin/cargo-lambda");
-    let mut cmd = if lowest_priority {
-        let mut nice = Command::new("nice");
-        nice.args(["-n", "19"]).arg(exe);
-        nice
-    } else {
-        Command::new(exe)
-    };
+    let mut cmd = Command::new(root.join(".venv/bin/cargo-lambda"));
     cmd.args([
         "lambda",
         "build",
@@ -224,7 +116,40 @@ fn cargo_lambda(binaries: &[String], lowest_priority: bool) -> Command {
     for b in binaries {
         cmd.args(["--bin", b]);
     }
-    cmd
+    let status = cmd.status().context("running cargo-lambda")?;
+    if !status.success() {
+        bail!("cargo lambda build failed ({status})");
+    }
+    for b in binaries {
+        let dir = root.join("target/lambda").join(b);
+        let zip = dir.join("bootstrap.zip");
+        zip_bootstrap(&dir.join("bootstrap"), &zip)?;
+        let bytes = fs::read(&zip)?;
+        let asset = Asset {
+            path: zip.strip_prefix(&root)?.display().to_string(),
+            sha256: hex(&Sha256::digest(&bytes)),
+            size: bytes.len() as u64,
+        };
+        println!(
+            "  {b:<32} {:>9} bytes  sha256 {}",
+            asset.size,
+            &asset.sha256[..16]
+        );
+        manifest.functions.insert(b.clone(), asset);
+    }
+    manifest.fingerprint = fingerprint;
+    fs::write(
+        manifest_path(),
+        serde_json::to_string_pretty(&manifest)? + "\n",
+    )?;
+    ui::ok(format!(
+        "built in {:.1?}; manifest: target/assets.json",
+        started.elapsed()
+    ));
+    Ok(binaries
+        .iter()
+        .map(|b| (b.clone(), manifest.functions[b].clone()))
+        .collect())
 }
 
 /// The compiler flags of the Lambda binaries, part of the build's fingerprint: the same commit

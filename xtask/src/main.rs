@@ -23,7 +23,6 @@ mod lint;
 mod list;
 mod local;
 mod logs;
-mod prebuild;
 mod release;
 mod run_cmd;
 mod synth;

@@ -28,11 +28,6 @@ const fn phase(name: &'static str, needs_services: bool, run: fn() -> Result<()>
 
 const PHASES: &[Phase] = &[
     phase("tools", false, tools),
-    phase(
-        "arm64 build, started in the background",
-        true,
-        crate::prebuild::start,
-    ),
     phase("fmt", false, fmt),
     phase("clippy", false, clippy),
     phase("codegen freshness", false, codegen_check),
@@ -48,7 +43,7 @@ const PHASES: &[Phase] = &[
     },
     phase("local services", true, local_services),
     phase("unit and integration tests", true, tests),
-    phase("end-to-end on the local stage", true, end_to_end),
+    phase("end-to-end on the local stage", true, e2e::local_stage),
     phase("arm64 artifacts boot under qemu", true, arm64_boot),
 ];
 
@@ -74,7 +69,6 @@ pub fn run(quick: bool, only: Option<&str>) -> Result<()> {
         let result = (phase.run)();
         results.push((phase.name, t.elapsed(), result.is_ok()));
         if let Err(e) = result {
-            crate::prebuild::abandon();
             eprintln!("error: {e:#}");
             failed = Some(phase.name);
             break;
@@ -120,12 +114,6 @@ fn tools() -> Result<()> {
     // [layers] upload-processor's tests run the host's ffmpeg and ffprobe
     crate::system::ensure_ffmpeg()?;
     Ok(())
-}
-
-/// The zips the background build makes, then the stage that deploys them.
-fn end_to_end() -> Result<()> {
-    crate::prebuild::finish()?;
-    e2e::local_stage()
 }
 
 /// [layers] the function zips' smoke events, then the ffmpeg layer's binary on a short clip.
