@@ -870,7 +870,6 @@ async fn the_api_routes_by_route_key_and_answers_payload_2_0() {
         sfn: s.sfn.clone(),
         credentials: credentials(ACCESS_KEY, SECRET_KEY, None),
         media: Default::default(),
-        transfer: Default::default(),
     };
     let e = Event::new(upload_url::ROUTE).bearer(&s.token).build();
     let answer = app.handle(&e).await;

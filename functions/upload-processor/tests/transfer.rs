@@ -13,8 +13,8 @@ use common::{
     OTHER, USER,
 };
 use serde_json::{json, Value};
-use upload_processor::api::transfer::Transfer;
-use upload_processor::api::{self, Api};
+use upload_processor::api::transfer::{Transfer, TransferApi};
+use upload_processor::api::{self, upload_url};
 use upload_processor::fake::{self, AuthKind, Call, FakeConfig, GraphqlFake};
 use upload_processor::graphql::{GraphqlClient, SecretHeader};
 use upload_processor::transfer::job::{self, JobRecord, JobStatus, Phase};
@@ -65,8 +65,8 @@ fn squeeze(query: &str) -> String {
     query.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The worker's variables, all cleared before a worker is built and after.
-const WORKER_VARS: [&str; 11] = [
+/// The functions' variables, all cleared before a worker or an API is built and after.
+const VARS: [&str; 12] = [
     "GRAPHQL_ENDPOINT",
     "GRAPHQL_API_KEY_SECRET",
     "GRAPHQL_SECRET_HEADER_NAME",
@@ -78,10 +78,35 @@ const WORKER_VARS: [&str; 11] = [
     "TRANSFER_MEDIA_MAX_BYTES",
     "TRANSFER_MEDIA_TIMEOUT_SECONDS",
     "TRANSFER_CONCURRENCY",
+    "TRANSFER_QUEUE_URL",
 ];
 
-/// The process environment is shared by the tests of this binary: one worker is built at a time.
+/// The process environment is shared by the tests of this binary: one function is built at a time.
 static ENV: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// What `build` returns when it runs with exactly `vars` of [`VARS`] set (an empty value unsets),
+/// as a cold start reads them; all cleared again after.
+async fn with_env<T, F: std::future::Future<Output = T>>(
+    vars: &[(&str, &str)],
+    build: impl FnOnce() -> F,
+) -> T {
+    let _env = ENV.lock().await;
+    for name in VARS {
+        std::env::remove_var(name);
+    }
+    for (name, value) in vars {
+        if value.is_empty() {
+            std::env::remove_var(name);
+        } else {
+            std::env::set_var(name, value);
+        }
+    }
+    let built = build().await;
+    for name in VARS {
+        std::env::remove_var(name);
+    }
+    built
+}
 
 struct Setup {
     fake: GraphqlFake,
@@ -148,12 +173,14 @@ impl Setup {
         }
     }
 
-    fn api(&self) -> Api {
+    /// The transfer API as the binary builds it but for its endpoints, and without reading the
+    /// secret header's value from Secrets Manager (the tests that need no emulator use it too);
+    /// `api_from_env` builds it from the environment.
+    fn api(&self) -> TransferApi {
         self.api_with(self.transfer())
     }
 
-    /// The API as the binary builds it, but for its endpoints.
-    fn api_with(&self, transfer: Transfer) -> Api {
+    fn api_with(&self, transfer: Transfer) -> TransferApi {
         let header = SecretHeader::new(
             SECRET_HEADER,
             support::Secret::new(fake::SECRET_HEADER_VALUE),
@@ -162,10 +189,49 @@ impl Setup {
         let graphql = GraphqlClient::new(api::http_client(), self.fake.endpoint())
             .with_timeout(api::GRAPHQL_TIMEOUT)
             .with_secret_header(header);
-        Api {
+        TransferApi {
+            s3: support::s3_client(&self.aws),
+            graphql,
             transfer,
-            ..common::api(graphql, &self.aws)
         }
+    }
+
+    /// `TransferApi::from_env`, as `upload-processor-transfer-api` starts: this setup's bucket
+    /// and queue, the secret header's value in the emulator's Secrets Manager. `vars` override
+    /// those; an empty value unsets.
+    async fn api_from_env(
+        &self,
+        vars: &[(&str, &str)],
+    ) -> Result<TransferApi, upload_processor::api::ApiError> {
+        let header_secret = self
+            .secret("graphql-secret-header", fake::SECRET_HEADER_VALUE)
+            .await;
+        let endpoint = self.fake.endpoint();
+        let mut all = vec![
+            ("GRAPHQL_ENDPOINT", endpoint.as_str()),
+            ("GRAPHQL_SECRET_HEADER_NAME", SECRET_HEADER),
+            ("GRAPHQL_SECRET_HEADER_SECRET", header_secret.as_str()),
+            ("TRANSFER_BUCKET", self.transfer_bucket.as_str()),
+            ("TRANSFER_QUEUE_URL", self.queue_url.as_str()),
+        ];
+        all.extend_from_slice(vars);
+        with_env(&all, || {
+            TransferApi::from_env(&self.aws, api::http_client())
+        })
+        .await
+    }
+
+    /// A new secret holding `value`; its name.
+    async fn secret(&self, name: &str, value: &str) -> String {
+        let name = unique(name);
+        aws_sdk_secretsmanager::Client::new(&self.aws)
+            .create_secret()
+            .name(&name)
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap();
+        name
     }
 
     async fn post(&self, body: &str) -> (u16, Value) {
@@ -216,21 +282,10 @@ impl Setup {
     /// and the secret header's value read from the emulator's Secrets Manager. `vars` override
     /// the defaults (the fake as the only allowed host, http allowed); an empty value unsets.
     async fn worker(&self, vars: &[(&str, &str)]) -> Worker {
-        let secrets = aws_sdk_secretsmanager::Client::new(&self.aws);
-        let key_secret = unique("graphql-api-key");
-        let header_secret = unique("graphql-secret-header");
-        for (name, value) in [
-            (&key_secret, fake::API_KEY),
-            (&header_secret, fake::SECRET_HEADER_VALUE),
-        ] {
-            secrets
-                .create_secret()
-                .name(name)
-                .secret_string(value)
-                .send()
-                .await
-                .unwrap();
-        }
+        let key_secret = self.secret("graphql-api-key", fake::API_KEY).await;
+        let header_secret = self
+            .secret("graphql-secret-header", fake::SECRET_HEADER_VALUE)
+            .await;
         let endpoint = self.fake.endpoint();
         let host = self.host();
         let mut all = vec![
@@ -244,22 +299,9 @@ impl Setup {
             ("TRANSFER_ALLOW_HTTP", "true"),
         ];
         all.extend_from_slice(vars);
-        let _env = ENV.lock().await;
-        for name in WORKER_VARS {
-            std::env::remove_var(name);
-        }
-        for (name, value) in all {
-            if value.is_empty() {
-                std::env::remove_var(name);
-            } else {
-                std::env::set_var(name, value);
-            }
-        }
-        let worker = Worker::from_env(&self.aws).await;
-        for name in WORKER_VARS {
-            std::env::remove_var(name);
-        }
-        worker.unwrap()
+        with_env(&all, || Worker::from_env(&self.aws))
+            .await
+            .unwrap()
     }
 
     fn jobs(&self) -> JobStore {
@@ -400,6 +442,37 @@ async fn post_is_413_over_the_size_cap() {
 }
 
 #[tokio::test]
+async fn the_transfer_api_names_the_variable_it_misses() {
+    if !emulator_up("the_transfer_api_names_the_variable_it_misses") {
+        return;
+    }
+    let s = Setup::new().await;
+    for name in ["GRAPHQL_ENDPOINT", "TRANSFER_BUCKET", "TRANSFER_QUEUE_URL"] {
+        let Err(e) = s.api_from_env(&[(name, "")]).await else {
+            panic!("built without {name}");
+        };
+        assert!(e.to_string().contains(name), "{name}: {e}");
+    }
+}
+
+#[tokio::test]
+async fn each_api_function_answers_only_its_own_routes() {
+    let s = Setup::new().await;
+    let e = Event::new(upload_url::ROUTE).bearer(&s.token).build();
+    let (status, body) = common::call(&s.api(), &e).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.to_string().contains(upload_url::ROUTE), "{body}");
+    let graphql = GraphqlClient::new(api::http_client(), s.fake.endpoint());
+    let uploads = common::api(graphql, &s.aws);
+    for route in [START, STATUS] {
+        let e = Event::new(route).bearer(&s.token).path("id", "x").build();
+        let (status, body) = common::call(&uploads, &e).await;
+        assert_eq!(status, 404, "{route}: {body}");
+    }
+    assert!(s.fake.calls().is_empty());
+}
+
+#[tokio::test]
 async fn post_is_403_when_the_caller_may_not_edit_and_stores_nothing() {
     let s = Setup::new().await;
     s.fake.revoke(USER, MENTOR);
@@ -430,7 +503,9 @@ async fn post_queues_the_job_and_sends_g14_as_the_user() {
         .body(&raw)
         .base64()
         .build();
-    let (status, body) = common::call(&s.api(), &e).await;
+    // built from its environment, as the function starts
+    let api = s.api_from_env(&[]).await.unwrap();
+    let (status, body) = common::call(&api, &e).await;
     assert_eq!(status, 202, "{body}");
     let id: Uuid = body["data"]["id"].as_str().unwrap().parse().unwrap();
     assert_eq!(

@@ -123,6 +123,7 @@ pub struct Functions {
     pub steps: Option<FunctionOverrides>,
     pub transcribe: Option<FunctionOverrides>,
     pub transfer: Option<FunctionOverrides>,
+    pub transfer_api: Option<FunctionOverrides>,
 }
 
 impl Default for Settings {
@@ -567,12 +568,11 @@ pub fn stack(stage: &Stage) -> Stack {
         &stack,
         "api",
         FunctionProps {
-            description: "Presigned uploads, answer processing, images, subtitles, mentor transfers"
-                .into(),
+            description: "Presigned uploads, answer processing, images and subtitles".into(),
             // regen_vtt downloads and probes a rendition within API Gateway's 29 s
             config: stage.function_config(1024, 28, &s.functions.api),
             environment: graphql_env(vec![
-                ("GRAPHQL_ENDPOINT", graphql.into()),
+                ("GRAPHQL_ENDPOINT", graphql.clone().into()),
                 ("UPLOAD_BUCKET", uploads.name()),
                 ("STATIC_BUCKET", media.name()),
                 ("STATIC_URL_BASE", static_url_base),
@@ -590,8 +590,6 @@ pub fn stack(stage: &Stage) -> Stack {
                     (u64::from(s.images.max_mib) * 1024 * 1024).to_string().into(),
                 ),
                 ("FFMPEG_PATH", "/opt/bin/ffmpeg".into()),
-                ("TRANSFER_BUCKET", transfers.name()),
-                ("TRANSFER_QUEUE_URL", transfer_jobs.url()),
             ]),
             // regen_vtt probes a rendition with ffprobe's sibling, ffmpeg
             layers: vec![ffmpeg.clone()],
@@ -601,10 +599,29 @@ pub fn stack(stage: &Stage) -> Stack {
     // the presigned POST is signed with the function's credentials: it needs PutObject itself
     uploads.grant_read_write(&api);
     media.grant_read_write(&api);
-    transfers.grant_read_write(&api);
-    transfer_jobs.grant_send(&api);
     grant_header(&api);
     process.grant_start(&api);
+
+    // The transfer routes are a function of their own, as the original's http_transfer_start and
+    // _status were: the export's schema validator and the SQS client stay out of the api's zip.
+    let transfer_api = Function::new(
+        &stack,
+        "transfer-api",
+        FunctionProps {
+            description: "Queues mentor transfers and reports their status".into(),
+            // the original's transfer-start had 512 MB for a 5 MB export parsed and validated
+            config: stage.function_config(512, 28, &s.functions.transfer_api),
+            environment: graphql_env(vec![
+                ("GRAPHQL_ENDPOINT", graphql.into()),
+                ("TRANSFER_BUCKET", transfers.name()),
+                ("TRANSFER_QUEUE_URL", transfer_jobs.url()),
+            ]),
+            ..Default::default()
+        },
+    );
+    transfers.grant_read_write(&transfer_api);
+    transfer_jobs.grant_send(&transfer_api);
+    grant_header(&transfer_api);
 
     let http = HttpApi::with_props(
         &stack,
@@ -628,10 +645,11 @@ pub fn stack(stage: &Stage) -> Stack {
         "POST /footer",
         "POST /vtt",
         "POST /regen_vtt",
-        "POST /transfer/mentor",
-        "GET /transfer/status/{id}",
     ] {
         http.add_route(route, &api, RouteAuth::Lambda(&bearer));
+    }
+    for route in ["POST /transfer/mentor", "GET /transfer/status/{id}"] {
+        http.add_route(route, &transfer_api, RouteAuth::Lambda(&bearer));
     }
     stack
 }
@@ -707,7 +725,12 @@ mod tests {
                 "/opt/bin/ffmpeg"
             );
         }
-        for f in ["AuthorizerFunction", "TranscribeFunction", "TransferFunction"] {
+        for f in [
+            "AuthorizerFunction",
+            "TranscribeFunction",
+            "TransferFunction",
+            "TransferApiFunction",
+        ] {
             assert!(
                 t["Resources"][f]["Properties"].get("Layers").is_none(),
                 "{f}"
@@ -791,9 +814,17 @@ mod tests {
         let env = &r["TransferFunction"]["Properties"]["Environment"]["Variables"];
         // the local stage's media host is its GraphQL fake, over http
         assert_eq!(env["TRANSFER_ALLOWED_HOSTS"], super::LOCAL_MEDIA_HOST);
-        let api = actions(&t, "ApiFunctionRole");
+        let api = actions(&t, "TransferApiFunctionRole");
         assert!(api.contains(&"sqs:SendMessage".to_string()), "{api:?}");
         assert!(!api.iter().any(|a| a == "sqs:ReceiveMessage"), "{api:?}");
+        // the upload routes' function neither queues nor reads transfer jobs
+        let uploads = actions(&t, "ApiFunctionRole");
+        assert!(!uploads.iter().any(|a| a.starts_with("sqs:")), "{uploads:?}");
+        let statements = statements(&t, "ApiFunctionRole")
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<String>();
+        assert!(!statements.contains("TransfersBucket"), "{statements}");
         let worker = actions(&t, "TransferFunctionRole");
         assert!(!worker.iter().any(|a| a.starts_with("states:")), "{worker:?}");
     }
@@ -826,8 +857,28 @@ mod tests {
                 "POST /vtt"
             ]
         );
-        for r in routes {
+        for r in &routes {
             assert_eq!(r["Properties"]["AuthorizationType"], "CUSTOM");
+        }
+        // the transfer routes reach their own function, the others the upload api
+        for r in routes {
+            let key = r["Properties"]["RouteKey"].as_str().unwrap();
+            let target = r["Properties"]["Target"].to_string();
+            let integration = resources
+                .iter()
+                .find(|(id, _)| target.contains(&format!("{{{id}}}")))
+                .map(|(_, v)| v["Properties"]["IntegrationUri"].to_string())
+                .unwrap_or_else(|| panic!("{key}: no integration in {target}"));
+            let function = if key.contains("/transfer/") {
+                "TransferApiFunction"
+            } else {
+                "ApiFunction"
+            };
+            let refers = |f: &str| {
+                integration.contains(&format!("\"{f}"))
+                    || integration.contains(&format!("{{{f}."))
+            };
+            assert!(refers(function), "{key}: {integration}");
         }
         let authorizer = resources
             .values()

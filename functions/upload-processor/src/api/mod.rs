@@ -1,4 +1,5 @@
-//! The HTTP API function (`upload-processor-api`): payload 2.0 events routed by `routeKey`.
+//! The HTTP API functions: `upload-processor-api` ([`Api`]) and `upload-processor-transfer-api`
+//! ([`transfer::TransferApi`]), payload 2.0 events routed by `routeKey`.
 //!
 //! Each route is a function of the event and its dependencies ([`upload_url::handle`],
 //! [`answer::handle`]), so tests call them directly with a GraphQL fake and the emulator; [`Api`]
@@ -114,8 +115,6 @@ pub struct Api {
     pub credentials: SharedCredentialsProvider,
     /// The image and subtitle routes' settings ([`media`]).
     pub media: media::Media,
-    /// The mentor transfer routes' settings and queue ([`transfer`]).
-    pub transfer: transfer::Transfer,
 }
 
 #[derive(Debug, Error)]
@@ -145,30 +144,43 @@ pub fn http_client() -> reqwest::Client {
         .expect("a TLS backend is compiled in")
 }
 
+/// The GraphQL client of both API functions: `GRAPHQL_ENDPOINT`, [`GRAPHQL_TIMEOUT`] per call, and
+/// the optional secret header ([`crate::steps::secret_header_from_environment`]).
+pub(crate) async fn graphql_from_env(
+    aws: &support::SdkConfig,
+    http: reqwest::Client,
+) -> Result<GraphqlClient, ApiError> {
+    let endpoint = std::env::var("GRAPHQL_ENDPOINT")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or(ApiError::GraphqlEndpoint)?;
+    let mut graphql = GraphqlClient::new(http, endpoint).with_timeout(GRAPHQL_TIMEOUT);
+    if let Some(header) = crate::steps::secret_header_from_environment(aws).await? {
+        graphql = graphql.with_secret_header(header);
+    }
+    Ok(graphql)
+}
+
+/// Logs the answer and renders it as API Gateway reads it.
+pub(crate) fn answered(route: &str, response: Response) -> Value {
+    tracing::info!(route, status = response.status, "answered");
+    response.to_value()
+}
+
 impl Api {
-    /// From the environment (`GRAPHQL_ENDPOINT`, the optional secret header
-    /// ([`crate::steps::secret_header_from_environment`]), [`Settings::from_env`]) and the SDK
-    /// configuration; S3 path style when an endpoint override is set.
+    /// From the environment ([`graphql_from_env`], [`Settings::from_env`], the media settings)
+    /// and the SDK configuration; S3 path style when an endpoint override is set.
     pub async fn from_env(
         aws: &support::SdkConfig,
         http: reqwest::Client,
     ) -> Result<Api, ApiError> {
-        let endpoint = std::env::var("GRAPHQL_ENDPOINT")
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .ok_or(ApiError::GraphqlEndpoint)?;
-        let mut graphql = GraphqlClient::new(http, endpoint).with_timeout(GRAPHQL_TIMEOUT);
-        if let Some(header) = crate::steps::secret_header_from_environment(aws).await? {
-            graphql = graphql.with_secret_header(header);
-        }
         Ok(Api {
             settings: Settings::from_env(aws)?,
-            graphql,
+            graphql: graphql_from_env(aws, http).await?,
             s3: support::s3_client(aws),
             sfn: aws_sdk_sfn::Client::new(aws),
             credentials: aws.credentials_provider().ok_or(ApiError::Credentials)?,
             media: media::Media::from_env(aws)?,
-            transfer: transfer::Transfer::from_env(aws)?,
         })
     }
 
@@ -192,13 +204,9 @@ impl Api {
                 .await
             }
             route if media::ROUTES.contains(&route) => media::handle(route, event, self, now).await,
-            route if transfer::ROUTES.contains(&route) => {
-                transfer::handle(route, event, self, now).await
-            }
             other => Response::error(404, format!("no route {other:?}")),
         };
-        tracing::info!(route, status = response.status, "answered");
-        response.to_value()
+        answered(route, response)
     }
 }
 

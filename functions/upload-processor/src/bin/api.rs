@@ -1,4 +1,4 @@
-//! Lambda entry point of `upload-processor-api`: `GET /upload/url` and `POST /upload/answer`
+//! Lambda entry point of `upload-processor-api`: the upload, answer, image and subtitle routes
 //! (payload 2.0). The clients are built once per cold start; the routes live in the library.
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};

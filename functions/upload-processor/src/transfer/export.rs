@@ -1,10 +1,13 @@
 //! The transfer request (spec §7.1): its JSON Schema (`schema.json`, a document rather than code
-//! so it can be read and diffed as the contract it is) and what the worker reads of it.
+//! so it can be read and diffed as the contract it is, checked by [`super::schema`]) and what the
+//! worker reads of it.
 
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use super::schema::Schema;
 
 /// The schema of `POST /transfer/mentor`'s body.
 pub const SCHEMA: &str = include_str!("schema.json");
@@ -46,32 +49,30 @@ impl Invalid {
     }
 }
 
-fn validator() -> &'static jsonschema::Validator {
-    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
-    VALIDATOR.get_or_init(|| {
+fn schema() -> &'static Schema {
+    static SCHEMA_CHECK: OnceLock<Schema> = OnceLock::new();
+    SCHEMA_CHECK.get_or_init(|| {
         let schema: Value = serde_json::from_str(SCHEMA).expect("schema.json is JSON");
-        jsonschema::validator_for(&schema).expect("schema.json is a valid JSON Schema")
+        Schema::new(schema).unwrap_or_else(|e| panic!("schema.json: {e}"))
     })
 }
 
 /// Every violation of the schema, the first [`MAX_REPORTED_ERRORS`] of them listed.
 pub fn validate(request: &Value) -> Result<(), Invalid> {
-    let mut errors = Vec::new();
-    let mut total = 0;
-    for e in validator().iter_errors(request) {
-        total += 1;
-        if errors.len() < MAX_REPORTED_ERRORS {
-            errors.push(SchemaError {
-                path: e.instance_path().as_str().to_string(),
-                message: cut(&e.to_string()),
-            });
-        }
+    let all = schema().errors(request);
+    if all.is_empty() {
+        return Ok(());
     }
-    if total == 0 {
-        Ok(())
-    } else {
-        Err(Invalid { errors, total })
-    }
+    let total = all.len();
+    let errors = all
+        .into_iter()
+        .take(MAX_REPORTED_ERRORS)
+        .map(|e| SchemaError {
+            message: cut(&e.message),
+            ..e
+        })
+        .collect();
+    Err(Invalid { errors, total })
 }
 
 fn cut(message: &str) -> String {

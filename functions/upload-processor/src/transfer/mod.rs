@@ -24,6 +24,7 @@ pub mod media;
 pub mod migrate;
 pub mod model;
 pub mod run;
+pub mod schema;
 pub mod settings;
 
 use std::time::{Duration, Instant};

@@ -14,6 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
+use upload_processor::api::transfer::TransferApi;
 use upload_processor::api::{Api, Settings};
 use upload_processor::auth::Verifier;
 use upload_processor::fake::{self, AuthKind, Call, GraphqlFake};
@@ -182,7 +183,7 @@ pub fn settings(upload_bucket: &str, state_machine_arn: &str) -> Settings {
 }
 
 /// An `Api` as the binary builds it but for `graphql` and the emulator's clients: no upload
-/// bucket or state machine that exists, the default media and transfer settings.
+/// bucket or state machine that exists, the default media settings.
 pub fn api(graphql: GraphqlClient, aws: &support::SdkConfig) -> Api {
     Api {
         settings: settings("no-such-upload-bucket", NO_STATE_MACHINE),
@@ -191,13 +192,29 @@ pub fn api(graphql: GraphqlClient, aws: &support::SdkConfig) -> Api {
         sfn: aws_sdk_sfn::Client::new(aws),
         credentials: credentials("AKIDROUTES", "routes-secret", None),
         media: Default::default(),
-        transfer: Default::default(),
+    }
+}
+
+/// An HTTP API function's handler: [`Api`] or [`TransferApi`].
+pub trait Routes {
+    fn answer(&self, event: &Value) -> impl std::future::Future<Output = Value>;
+}
+
+impl Routes for Api {
+    async fn answer(&self, event: &Value) -> Value {
+        self.handle(event).await
+    }
+}
+
+impl Routes for TransferApi {
+    async fn answer(&self, event: &Value) -> Value {
+        self.handle(event).await
     }
 }
 
 /// `(status, body)` of the route's payload 2.0 answer.
-pub async fn call(api: &Api, event: &Value) -> (u16, Value) {
-    let answer = api.handle(event).await;
+pub async fn call(api: &impl Routes, event: &Value) -> (u16, Value) {
+    let answer = api.answer(event).await;
     let body = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
     (answer["statusCode"].as_u64().unwrap() as u16, body)
 }

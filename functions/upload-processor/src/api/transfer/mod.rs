@@ -1,6 +1,11 @@
-//! Mentor transfer (spec §7): `POST /transfer/mentor` ([`start`]) queues a job for the
+//! The transfer API function (`upload-processor-transfer-api`), as the original had its own
+//! `http_transfer_*` functions (spec §7): `POST /transfer/mentor` ([`start`]) queues a job for the
 //! `upload-processor-transfer` worker, `GET /transfer/status/{id}` ([`status`]) reports it. The
 //! job record and the worker are [`crate::transfer`]; its module doc says why S3 and SQS.
+//!
+//! A function of its own, not routes of [`super::Api`]: the export's JSON Schema validator and the
+//! SQS client are then linked only here, which keeps `upload-processor-api`'s zip under 4 MB
+//! (docs/operator.md, "Zip size and build time").
 
 pub mod start;
 pub mod status;
@@ -9,9 +14,9 @@ use serde_json::Value;
 use thiserror::Error;
 use time::OffsetDateTime;
 
-use super::{bearer_token, caller, Api, Response};
+use super::{answered, bearer_token, caller, graphql_from_env, ApiError, Response};
 use crate::auth::Claims;
-use crate::graphql::{Credentials, GraphqlError};
+use crate::graphql::{Credentials, GraphqlClient, GraphqlError};
 use crate::transfer::JobStore;
 
 pub const ROUTES: [&str; 2] = [start::ROUTE, status::ROUTE];
@@ -20,8 +25,8 @@ pub const ROUTES: [&str; 2] = [start::ROUTE, status::ROUTE];
 /// larger ones never arrive; below that, the cap bounds what is parsed and validated in memory.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
 
-/// What these routes need besides [`Api`]'s clients, read once per cold start. `Default` is
-/// an unconfigured value for tests of the other routes: these answer 500 with it.
+/// The job bucket and queue, read once per cold start. `Default` is an unconfigured value, for
+/// tests: the routes answer 500 with it.
 #[derive(Debug, Clone)]
 pub struct Transfer {
     /// `TRANSFER_BUCKET`: the job records (`jobs/{id}/export.json.gz`, `jobs/{id}/status.json`).
@@ -75,7 +80,41 @@ impl Transfer {
     }
 }
 
-pub async fn handle(route: &str, event: &Value, api: &Api, now: OffsetDateTime) -> Response {
+/// Everything the transfer routes need, built once per cold start.
+pub struct TransferApi {
+    pub graphql: GraphqlClient,
+    pub s3: aws_sdk_s3::Client,
+    pub transfer: Transfer,
+}
+
+impl TransferApi {
+    /// From the environment (`GRAPHQL_ENDPOINT` and the optional secret header, as
+    /// [`super::Api::from_env`] reads them, and [`Transfer::from_env`]) and the SDK configuration.
+    pub async fn from_env(
+        aws: &support::SdkConfig,
+        http: reqwest::Client,
+    ) -> Result<TransferApi, ApiError> {
+        Ok(TransferApi {
+            graphql: graphql_from_env(aws, http).await?,
+            s3: support::s3_client(aws),
+            transfer: Transfer::from_env(aws)?,
+        })
+    }
+
+    /// One event: the route's response as API Gateway reads it.
+    pub async fn handle(&self, event: &Value) -> Value {
+        let now = OffsetDateTime::now_utc();
+        let route = event.get("routeKey").and_then(Value::as_str).unwrap_or("");
+        let response = if ROUTES.contains(&route) {
+            handle(route, event, self, now).await
+        } else {
+            Response::error(404, format!("no route {route:?}"))
+        };
+        answered(route, response)
+    }
+}
+
+async fn handle(route: &str, event: &Value, api: &TransferApi, now: OffsetDateTime) -> Response {
     let claims = match caller(event, now) {
         Ok(c) => c,
         Err(r) => return r,
@@ -107,7 +146,7 @@ pub struct Caller {
 }
 
 /// G1 with the caller's token: `Err` is the response refusing the request.
-async fn may_edit(api: &Api, user: &Credentials, mentor: &str) -> Result<(), Response> {
+async fn may_edit(api: &TransferApi, user: &Credentials, mentor: &str) -> Result<(), Response> {
     match api.graphql.mentor_can_edit(user, mentor).await {
         Ok(true) => Ok(()),
         Ok(false) => {

@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{may_edit, upstream, Caller};
-use crate::api::{body_bytes, Api, Response};
+use super::{may_edit, upstream, Caller, TransferApi};
+use crate::api::{body_bytes, Response};
 use crate::graphql::TaskStatus;
 use crate::transfer::export::{self, Invalid};
 use crate::transfer::model::ImportTaskUpdate;
@@ -27,7 +27,7 @@ pub const ROUTE: &str = "POST /transfer/mentor";
 
 pub async fn handle(
     event: &Value,
-    api: &Api,
+    api: &TransferApi,
     caller: &Caller,
     jobs: &JobStore,
     sqs: &aws_sdk_sqs::Client,

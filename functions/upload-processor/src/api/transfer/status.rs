@@ -6,13 +6,18 @@
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{may_edit, Caller};
-use crate::api::{Api, Response};
+use super::{may_edit, Caller, TransferApi};
+use crate::api::Response;
 use crate::transfer::JobStore;
 
 pub const ROUTE: &str = "GET /transfer/status/{id}";
 
-pub async fn handle(event: &Value, api: &Api, caller: &Caller, jobs: &JobStore) -> Response {
+pub async fn handle(
+    event: &Value,
+    api: &TransferApi,
+    caller: &Caller,
+    jobs: &JobStore,
+) -> Response {
     let raw = event
         .pointer("/pathParameters/id")
         .and_then(Value::as_str)
