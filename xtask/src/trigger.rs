@@ -191,7 +191,6 @@ fn execution_name() -> String {
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use aws_config::Region;
     use axum::extract::{Path, State};
     use axum::http::{HeaderMap, StatusCode};
     use axum::routing::{get, post};
@@ -238,14 +237,7 @@ mod tests {
 
     /// The emulator for everything but Lambda, which goes to `lambda`.
     async fn clients(lambda: &str) -> aws::Clients {
-        let creds =
-            aws_sdk_cloudformation::config::Credentials::new("test", "test", None, None, "tests");
-        let conf = support::aws_loader()
-            .region(Region::new("us-east-1"))
-            .endpoint_url(EMULATOR)
-            .credentials_provider(creds)
-            .load()
-            .await;
+        let conf = support::emulator_config_at(EMULATOR).await;
         aws::Clients {
             cfn: aws_sdk_cloudformation::Client::new(&conf),
             s3: aws_sdk_s3::Client::new(&conf),

@@ -61,9 +61,14 @@ pub fn aws_loader() -> aws_config::ConfigLoader {
 /// The local stage's emulator, for tests: `AWS_ENDPOINT_URL` or moto's default port, fixed
 /// test credentials.
 pub async fn emulator_config() -> aws_config::SdkConfig {
+    emulator_config_at(&emulator_endpoint()).await
+}
+
+/// An emulator at `endpoint` (a test's own, or the local stage's), fixed test credentials.
+pub async fn emulator_config_at(endpoint: &str) -> aws_config::SdkConfig {
     let creds = aws_sdk_s3::config::Credentials::new("test", "test", None, None, "emulator");
     aws_loader()
-        .endpoint_url(emulator_endpoint())
+        .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(creds)
         .load()

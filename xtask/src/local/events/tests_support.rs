@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_config::{Region, SdkConfig};
+use aws_config::SdkConfig;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -25,13 +25,7 @@ pub async fn emulator() -> SdkConfig {
     {
         panic!("the AWS emulator is not running at {EMULATOR}: run `cargo xtask local up` first");
     }
-    let creds = aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "tests");
-    support::aws_loader()
-        .region(Region::new("us-east-1"))
-        .endpoint_url(EMULATOR)
-        .credentials_provider(creds)
-        .load()
-        .await
+    support::emulator_config_at(EMULATOR).await
 }
 
 /// Wait until `check` holds, failing the test with `what` after a generous deadline.

@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use aws_config::{Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_sfn::types::ExecutionStatus;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -118,14 +118,7 @@ fn emulator() -> &'static Emulator {
 }
 
 async fn config(e: &Emulator) -> SdkConfig {
-    support::aws_loader()
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&e.endpoint)
-        .credentials_provider(aws_sdk_sfn::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .load()
-        .await
+    support::emulator_config_at(&e.endpoint).await
 }
 
 /// A name no other test (or earlier run against the same emulator) uses.
