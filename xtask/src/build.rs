@@ -15,8 +15,40 @@ use sha2::{Digest, Sha256};
 use crate::{project_root, ui, venv};
 
 pub const TARGET: &str = "aarch64-unknown-linux-gnu";
-/// The Cargo profile of the Lambda binaries (the workspace's Cargo.toml says why it is its own).
+/// The Cargo profile of the zips that ship (the workspace's Cargo.toml says why it is its own).
 pub const PROFILE: &str = "lambda";
+/// The profile of the test command's zips: the same code built in a third of the time, larger
+/// and slower to start (docs/operator.md, "Zip size and build time"). Never deployed to AWS.
+pub const TEST_PROFILE: &str = "lambda-test";
+/// Chooses between them for this process and the xtask processes it starts; unset is [`PROFILE`].
+pub const PROFILE_VAR: &str = "XTASK_LAMBDA_PROFILE";
+
+/// The profile `build` uses: [`PROFILE_VAR`]'s, or [`PROFILE`].
+pub fn profile() -> Result<&'static str> {
+    match std::env::var(PROFILE_VAR) {
+        Err(_) => Ok(PROFILE),
+        Ok(v) if v == PROFILE => Ok(PROFILE),
+        Ok(v) if v == TEST_PROFILE => Ok(TEST_PROFILE),
+        Ok(other) => bail!(
+            "{PROFILE_VAR}=`{other}` is not a Lambda profile: use `{PROFILE}` (the zips that ship, \
+             the default) or `{TEST_PROFILE}` (the test command's, faster to build)"
+        ),
+    }
+}
+
+/// Refuses a build for `stage` in [`TEST_PROFILE`] unless it is the local stage: AWS stages get
+/// the bytes that ship.
+pub fn ensure_profile_for(stage: &infra::stage::Stage) -> Result<()> {
+    let profile = profile()?;
+    if profile != PROFILE && !stage.is_local() {
+        bail!(
+            "{PROFILE_VAR}={profile} builds the test command's zips, for the local stage only; \
+             stage `{}` gets the `{PROFILE}` profile's: unset {PROFILE_VAR}",
+            stage.name
+        );
+    }
+    Ok(())
+}
 /// Lambda's arm64 functions run on Graviton2 (Neoverse N1) or newer, which AWS's Graviton guide
 /// says to target. Knowing the crypto extensions at compile time also drops crc-fast's software
 /// fallback (S3's checksums): ~600 KB of CRC tables for every variant, in every zip that links S3.
@@ -67,7 +99,7 @@ pub fn build(binaries: &[String]) -> Result<BTreeMap<String, Asset>> {
 }
 
 fn build_functions(binaries: &[String]) -> Result<BTreeMap<String, Asset>> {
-    let fingerprint = fingerprint()?;
+    let fingerprint = fingerprint(profile()?)?;
     let mut manifest = read_manifest();
     let up_to_date = manifest.fingerprint == fingerprint
         && binaries.iter().all(|b| {
@@ -88,8 +120,9 @@ fn build_functions(binaries: &[String]) -> Result<BTreeMap<String, Asset>> {
     }
     ensure_toolchain()?;
     let started = Instant::now();
+    let profile = profile()?;
     ui::step(format!(
-        "building {} for arm64 with cargo-lambda",
+        "building {} for arm64 with cargo-lambda (profile {profile})",
         binaries.join(", ")
     ));
     let root = project_root();
@@ -103,7 +136,7 @@ fn build_functions(binaries: &[String]) -> Result<BTreeMap<String, Asset>> {
         "lambda",
         "build",
         "--profile",
-        PROFILE,
+        profile,
         "--arm64",
         "--output-format",
         "binary",
@@ -227,7 +260,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// Everything the function binaries are built from.
-fn fingerprint() -> Result<String> {
+fn fingerprint(profile: &str) -> Result<String> {
     let root = project_root();
     let mut files = vec![root.join("Cargo.toml"), root.join("Cargo.lock")];
     collect(&root.join("functions"), &mut files)?;
@@ -244,7 +277,7 @@ fn fingerprint() -> Result<String> {
         .unwrap_or_default();
     h.update(rustc);
     // how they are compiled: a new flag or profile means new binaries
-    h.update(format!("{PROFILE} {TARGET} {}", rustflags()));
+    h.update(format!("{profile} {TARGET} {}", rustflags()));
     // it stamps the zips, so zips built under another value are not up to date
     h.update(std::env::var("SOURCE_DATE_EPOCH").unwrap_or_default());
     Ok(hex(&h.finalize()))

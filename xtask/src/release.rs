@@ -88,6 +88,12 @@ pub fn notes(tag: &str) -> Result<()> {
 /// Build every function twice (the second time after cleaning the function crates) and require
 /// identical zips; then write `target/release-artifacts/SHA256SUMS`.
 pub fn build_artifacts() -> Result<()> {
+    anyhow::ensure!(
+        build::profile()? == build::PROFILE,
+        "release build ships the `{}` profile's zips: unset {}",
+        build::PROFILE,
+        build::PROFILE_VAR
+    );
     let binaries = build::stage_binaries(None)?;
     let first = build::build(&binaries)?;
     let crates: Vec<String> = fs::read_dir(project_root().join("functions"))?

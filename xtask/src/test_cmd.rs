@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::{codegen, e2e, lint, project_root, synth, venv};
+use crate::{build, codegen, e2e, lint, project_root, synth, venv};
 
 struct Phase {
     name: &'static str,
@@ -53,6 +53,11 @@ pub fn run(quick: bool, only: Option<&str>) -> Result<()> {
             let names: Vec<&str> = PHASES.iter().map(|p| p.name).collect();
             bail!("no phase named like `{o}`; phases: {}", names.join(", "));
         }
+    }
+    // The end-to-end and boot phases deploy and run the test profile's zips (built in half the
+    // time) unless the caller chose; the zips that ship are smoke-tested in qa before prod.
+    if std::env::var_os(build::PROFILE_VAR).is_none() {
+        std::env::set_var(build::PROFILE_VAR, build::TEST_PROFILE);
     }
     let started = Instant::now();
     let mut results: Vec<(&str, Duration, bool)> = Vec::new();

@@ -61,6 +61,9 @@ pub async fn run(stage: Stage, args: Args) -> Result<Summary> {
 /// Deploy with the zips from `source`.
 pub async fn run_from(stage: Stage, args: Args, source: Source) -> Result<Summary> {
     let started = Instant::now();
+    if matches!(source, Source::Build) {
+        crate::build::ensure_profile_for(&stage)?;
+    }
     let (clients, mut stacks) = preflight::run(&stage, &args).await?;
     let bucket = upload::run(&stage, &clients, &source, &mut stacks).await?;
     plan::run(&stage, &args, &clients, &mut stacks).await?;

@@ -1,8 +1,9 @@
 //! The last two phases of `cargo xtask test`: deploy every stack to the local stage, run each
 //! service as its users do (through the local APIs, queues, schedules and state machines),
 //! invoke a function of each service (host builds with `--local`, and the deployed zips through Lambda
-//! Invoke, and `release smoke`), read their logs, hotswap one, destroy one and re-create it through change sets; run every shipped arm64 `bootstrap` under qemu against
-//! the local Runtime API.
+//! Invoke, and `release smoke`), read their logs, hotswap one, destroy one and re-create it through change sets; run every arm64 `bootstrap` the stage deployed under qemu
+//! against the local Runtime API. The zips are built in `build::profile()`: the test command
+//! chooses the test profile.
 
 pub mod flows;
 mod lifecycle;
@@ -244,7 +245,8 @@ pub fn arm64_boot() -> Result<()> {
             let (_, outcome) = local::run_binary(&target, &command, env, payload).await?;
             check(binary, "smoke (arm64 under qemu)", &outcome, expect)?;
             ui::ok(format!(
-                "{binary}: shipped zip {} bytes, sha256 {}",
+                "{binary}: zip ({}) {} bytes, sha256 {}",
+                build::profile()?,
                 asset.size,
                 &asset.sha256[..16]
             ));
