@@ -14,7 +14,7 @@ use anyhow::{bail, ensure, Context, Result};
 
 use crate::invoke::local::{self, Process};
 use crate::invoke::runtime_api::Outcome;
-use crate::{invoke, project_root, synth, system, ui};
+use crate::{build, invoke, project_root, synth, system, ui};
 
 /// The size every zip should stay under (issue 18), in bytes: 4 MB, not MiB.
 pub const LIMIT: u64 = 4_000_000;
@@ -34,6 +34,12 @@ struct Row {
 
 /// Every `target/lambda/*/bootstrap.zip`, by binary name.
 fn built_zips() -> Result<Vec<(String, PathBuf)>> {
+    let profile = build::read_manifest().profile;
+    ensure!(
+        profile != build::TEST_PROFILE,
+        "the zips in target/lambda are the `{profile}` profile's (the test command builds those): \
+         run `cargo xtask build` for the ones that ship, then bench them"
+    );
     let dir = project_root().join("target/lambda");
     let mut out: Vec<(String, PathBuf)> = fs::read_dir(&dir)
         .with_context(|| format!("reading {}: run `cargo xtask build` first", dir.display()))?

@@ -25,11 +25,15 @@ pub const PROFILE_VAR: &str = "XTASK_LAMBDA_PROFILE";
 
 /// The profile `build` uses: [`PROFILE_VAR`]'s, or [`PROFILE`].
 pub fn profile() -> Result<&'static str> {
-    match std::env::var(PROFILE_VAR) {
-        Err(_) => Ok(PROFILE),
-        Ok(v) if v == PROFILE => Ok(PROFILE),
-        Ok(v) if v == TEST_PROFILE => Ok(TEST_PROFILE),
-        Ok(other) => bail!(
+    parse_profile(std::env::var(PROFILE_VAR).ok().as_deref())
+}
+
+fn parse_profile(value: Option<&str>) -> Result<&'static str> {
+    match value {
+        None => Ok(PROFILE),
+        Some(v) if v == PROFILE => Ok(PROFILE),
+        Some(v) if v == TEST_PROFILE => Ok(TEST_PROFILE),
+        Some(other) => bail!(
             "{PROFILE_VAR}=`{other}` is not a Lambda profile: use `{PROFILE}` (the zips that ship, \
              the default) or `{TEST_PROFILE}` (the test command's, faster to build)"
         ),
@@ -39,7 +43,10 @@ pub fn profile() -> Result<&'static str> {
 /// Refuses a build for `stage` in [`TEST_PROFILE`] unless it is the local stage: AWS stages get
 /// the bytes that ship.
 pub fn ensure_profile_for(stage: &infra::stage::Stage) -> Result<()> {
-    let profile = profile()?;
+    check_profile_for(profile()?, stage)
+}
+
+fn check_profile_for(profile: &str, stage: &infra::stage::Stage) -> Result<()> {
     if profile != PROFILE && !stage.is_local() {
         bail!(
             "{PROFILE_VAR}={profile} builds the test command's zips, for the local stage only; \
@@ -49,6 +56,7 @@ pub fn ensure_profile_for(stage: &infra::stage::Stage) -> Result<()> {
     }
     Ok(())
 }
+
 /// Lambda's arm64 functions run on Graviton2 (Neoverse N1) or newer, which AWS's Graviton guide
 /// says to target. Knowing the crypto extensions at compile time also drops crc-fast's software
 /// fallback (S3's checksums): ~600 KB of CRC tables for every variant, in every zip that links S3.
@@ -73,6 +81,9 @@ impl Asset {
 pub struct Manifest {
     /// Hash of everything the binaries are built from; equal means nothing to rebuild.
     pub fingerprint: String,
+    /// The Cargo profile they were built in ([`PROFILE`] or [`TEST_PROFILE`]).
+    #[serde(default)]
+    pub profile: String,
     pub functions: BTreeMap<String, Asset>,
 }
 
@@ -171,6 +182,7 @@ fn build_functions(binaries: &[String]) -> Result<BTreeMap<String, Asset>> {
         manifest.functions.insert(b.clone(), asset);
     }
     manifest.fingerprint = fingerprint;
+    manifest.profile = profile.to_string();
     fs::write(
         manifest_path(),
         serde_json::to_string_pretty(&manifest)? + "\n",
@@ -339,6 +351,26 @@ impl crate::flags::Build {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_profile_is_lambda_unless_the_test_one_is_named() {
+        assert_eq!(parse_profile(None).unwrap(), PROFILE);
+        assert_eq!(parse_profile(Some("lambda-test")).unwrap(), TEST_PROFILE);
+        let e = parse_profile(Some("release")).unwrap_err().to_string();
+        assert!(e.contains("`release`") && e.contains(PROFILE_VAR), "{e}");
+    }
+
+    #[test]
+    fn only_the_local_stage_takes_the_test_profiles_zips() {
+        let local = crate::synth::load_stage("local").unwrap();
+        assert!(check_profile_for(TEST_PROFILE, &local).is_ok());
+        let dev = crate::synth::load_stage("dev").unwrap();
+        let e = check_profile_for(TEST_PROFILE, &dev)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("stage `dev`") && e.contains(PROFILE_VAR), "{e}");
+        assert!(check_profile_for(PROFILE, &dev).is_ok());
+    }
 
     #[test]
     fn zips_are_byte_identical_for_the_same_binary() {

@@ -113,6 +113,9 @@ pub async fn up_with(stage: &Stage, options: Options) -> Result<()> {
         .ensure_running()?;
     Postgres::new(s.postgres_port).ensure_running()?;
     MariaDb::new(stage.services.skill_sync.database.port).ensure_running()?;
+    // the Lambda service runs the deployed arm64 zips under qemu on other hosts: without it every
+    // invocation would be a ServiceException
+    crate::system::ensure_qemu()?;
     let already = ensure_served(stage, options)?;
     // every time: cheap, and a new service's secrets reach an emulator that was already running
     seed::seed(stage)
