@@ -32,27 +32,27 @@ struct Row {
     error: Option<String>,
 }
 
-/// Every `target/lambda/*/bootstrap.zip`, by binary name.
+/// Every zip `target/assets.json` lists (`target/lambda/<binary>/bootstrap.zip`), by binary name.
 fn built_zips() -> Result<Vec<(String, PathBuf)>> {
-    let profile = build::read_manifest().profile;
+    let manifest = build::read_manifest();
     ensure!(
-        profile != build::TEST_PROFILE,
-        "the zips in target/lambda are the `{profile}` profile's (the test command builds those): \
-         run `cargo xtask build` for the ones that ship, then bench them"
+        manifest.profile != build::TEST_PROFILE,
+        "the zips in target/lambda are the `{}` profile's (the test command builds those): \
+         run `cargo xtask build` for the ones that ship, then bench them",
+        manifest.profile
     );
-    let dir = project_root().join("target/lambda");
-    let mut out: Vec<(String, PathBuf)> = fs::read_dir(&dir)
-        .with_context(|| format!("reading {}: run `cargo xtask build` first", dir.display()))?
-        .flatten()
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
-        .filter(|(_, p)| p.join("bootstrap.zip").is_file())
-        .map(|(b, p)| (b, p.join("bootstrap.zip")))
+    // the manifest's, not every zip in target/lambda: a partial build in another profile
+    // leaves the others' zips there
+    let root = project_root();
+    let out: Vec<(String, PathBuf)> = manifest
+        .functions
+        .iter()
+        .map(|(b, a)| (b.clone(), root.join(&a.path)))
+        .filter(|(_, p)| p.is_file())
         .collect();
-    out.sort();
     ensure!(
         !out.is_empty(),
-        "no function zips under {}: run `cargo xtask build` first",
-        dir.display()
+        "no function zips in target/assets.json: run `cargo xtask build` first"
     );
     Ok(out)
 }

@@ -17,7 +17,7 @@ use crate::{project_root, ui, venv};
 pub const TARGET: &str = "aarch64-unknown-linux-gnu";
 /// The Cargo profile of the zips that ship (the workspace's Cargo.toml says why it is its own).
 pub const PROFILE: &str = "lambda";
-/// The profile of the test command's zips: the same code built in a third of the time, larger
+/// The profile of the test command's zips: the same code built in about half the time, larger
 /// and slower to start (docs/operator.md, "Zip size and build time"). Never deployed to AWS.
 pub const TEST_PROFILE: &str = "lambda-test";
 /// Chooses between them for this process and the xtask processes it starts; unset is [`PROFILE`].

@@ -12,6 +12,8 @@ use serde_json::{Map, Value};
 
 use super::export::SchemaError;
 
+/// The draft whose semantics are checked (`$ref` beside other keywords applies both).
+const DRAFT: &str = "https://json-schema.org/draft/2020-12/schema";
 /// Keywords that only describe.
 const ANNOTATIONS: [&str; 4] = ["$schema", "$defs", "title", "description"];
 const CHECKED: [&str; 6] = [
@@ -37,7 +39,15 @@ impl Schema {
     /// The schema, or what in it this module cannot check, and where.
     pub fn new(root: Value) -> Result<Schema, String> {
         let schema = Schema { root };
+        if let Some(uri) = schema.root.get("$schema") {
+            if uri != DRAFT {
+                return Err(format!(
+                    "/$schema: {uri} is not {DRAFT}, the draft checked here"
+                ));
+            }
+        }
         schema.supported(&schema.root, "")?;
+        schema.refuse_ref_cycles()?;
         if let Some(defs) = schema.root.get("$defs") {
             let defs = defs.as_object().ok_or("$defs is not an object")?;
             for (name, def) in defs {
@@ -82,7 +92,9 @@ impl Schema {
                         self.supported(property, &format!("{here}/{name}"))?;
                     }
                 }
-                "additionalProperties" if value == &Value::Bool(false) => {}
+                // without `properties`, `jsonschema` words it as a false schema; not needed here
+                "additionalProperties"
+                    if value == &Value::Bool(false) && node.contains_key("properties") => {}
                 "items" => self.supported(value, &here)?,
                 "$ref" => {
                     self.resolve(value)
@@ -100,18 +112,56 @@ impl Schema {
         Ok(())
     }
 
+    /// `#/$defs/<name>`, the name JSON-pointer escaped (`~1` for `/`, `~0` for `~`).
     fn resolve(&self, reference: &Value) -> Option<&Value> {
         let name = reference.as_str()?.strip_prefix("#/$defs/")?;
-        self.root.get("$defs")?.get(name)
+        if name.contains(['/', '%']) {
+            return None;
+        }
+        self.root
+            .get("$defs")?
+            .get(name.replace("~1", "/").replace("~0", "~"))
     }
 
-    /// Every violation in `instance`, in document order.
+    /// A `$ref` that comes back to itself without going down into the instance would never end.
+    fn refuse_ref_cycles(&self) -> Result<(), String> {
+        let Some(defs) = self.root.get("$defs").and_then(Value::as_object) else {
+            return Ok(());
+        };
+        for (name, def) in defs {
+            let mut seen = vec![name.clone()];
+            let mut node = def;
+            while let Some(reference) = node.get("$ref") {
+                let Some(target) = self.resolve(reference) else {
+                    break;
+                };
+                let next = reference
+                    .as_str()
+                    .unwrap_or_default()
+                    .trim_start_matches("#/$defs/");
+                let next = next.replace("~1", "/").replace("~0", "~");
+                if seen.contains(&next) {
+                    return Err(format!(
+                        "/$defs/{name}: $ref cycle {} → {next}",
+                        seen.join(" → ")
+                    ));
+                }
+                seen.push(next);
+                node = target;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every violation in `instance`, in the order `jsonschema` finds them.
     pub fn errors(&self, instance: &Value) -> Vec<SchemaError> {
         let mut out = Vec::new();
         self.check(&self.root, instance, &mut String::new(), &mut out);
         out
     }
 
+    /// In `jsonschema`'s order: `type`, `required`, `properties`, `additionalProperties`,
+    /// `items`, `$ref` last (the order the 400 lists the errors in).
     fn check(
         &self,
         schema: &Value,
@@ -122,14 +172,9 @@ impl Schema {
         let Some(node) = schema.as_object() else {
             return;
         };
-        if let Some(target) = node.get("$ref").and_then(|r| self.resolve(r)) {
-            self.check(target, instance, path, out);
-        }
         if let Some(types) = node.get("type") {
             if let Some(message) = type_error(types, instance) {
                 out.push(error(path, message));
-                // the other keywords apply to objects and arrays only, which it is not
-                return;
             }
         }
         match instance {
@@ -145,6 +190,9 @@ impl Schema {
                 }
             }
             _ => {}
+        }
+        if let Some(target) = node.get("$ref").and_then(|r| self.resolve(r)) {
+            self.check(target, instance, path, out);
         }
     }
 
@@ -166,6 +214,15 @@ impl Schema {
             }
         }
         let properties = node.get("properties").and_then(Value::as_object);
+        for (name, property) in properties.into_iter().flatten() {
+            if let Some(value) = fields.get(name) {
+                let len = path.len();
+                path.push('/');
+                path.push_str(&name.replace('~', "~0").replace('/', "~1"));
+                self.check(property, value, path, out);
+                path.truncate(len);
+            }
+        }
         if node.get("additionalProperties") == Some(&Value::Bool(false)) {
             let unexpected: Vec<String> = fields
                 .keys()
@@ -181,15 +238,6 @@ impl Schema {
                         unexpected.join(", ")
                     ),
                 ));
-            }
-        }
-        for (name, property) in properties.into_iter().flatten() {
-            if let Some(value) = fields.get(name) {
-                let len = path.len();
-                path.push('/');
-                path.push_str(&name.replace('~', "~0").replace('/', "~1"));
-                self.check(property, value, path, out);
-                path.truncate(len);
             }
         }
     }
@@ -305,23 +353,21 @@ mod tests {
         out.push(at);
     }
 
-    /// `(path, message)` of every violation, sorted: ours, and the `jsonschema` crate's.
+    /// `(path, message)` of every violation in order: ours, and the `jsonschema` crate's.
     fn both(
         ours: &Schema,
         theirs: &jsonschema::Validator,
         v: &Value,
     ) -> [Vec<(String, String)>; 2] {
-        let mut a: Vec<_> = ours
+        let a: Vec<_> = ours
             .errors(v)
             .into_iter()
             .map(|e| (e.path, e.message))
             .collect();
-        let mut b: Vec<_> = theirs
+        let b: Vec<_> = theirs
             .iter_errors(v)
             .map(|e| (e.instance_path().as_str().to_string(), e.to_string()))
             .collect();
-        a.sort();
-        b.sort();
         [a, b]
     }
 
@@ -385,6 +431,62 @@ mod tests {
     }
 
     #[test]
+    fn many_errors_come_in_the_jsonschema_crates_order() {
+        let doc = document();
+        let ours = Schema::new(doc.clone()).unwrap();
+        let theirs = jsonschema::validator_for(&doc).unwrap();
+        let base = full(&doc, &doc, 0);
+        let mut leaves = Vec::new();
+        pointers(&base, String::new(), &mut leaves);
+        leaves.retain(|p| {
+            let v = base.pointer(p).unwrap();
+            !v.is_object() && !v.is_array()
+        });
+        // every leaf wrong at once, an extra key and a missing one at the top
+        for wrong in [json!(7), json!({}), json!(null)] {
+            let mut v = base.clone();
+            for p in &leaves {
+                *v.pointer_mut(p).unwrap() = wrong.clone();
+            }
+            v["extra"] = json!(1);
+            v.as_object_mut().unwrap().remove("mentor");
+            let [a, b] = both(&ours, &theirs, &v);
+            assert!(
+                b.len() > super::super::export::MAX_REPORTED_ERRORS,
+                "{}",
+                b.len()
+            );
+            assert_eq!(a, b, "every leaf {wrong}");
+        }
+    }
+
+    #[test]
+    fn small_schemas_answer_as_the_crate_does() {
+        let cases = [
+            // the path escapes `~` and `/`
+            (
+                json!({"properties": {"a/b~c": {"type": "string"}}}),
+                json!({"a/b~c": 1}),
+            ),
+            // `type` and `required` both apply
+            (json!({"type": "array", "required": ["a"]}), json!({})),
+            // `$ref` beside `type`, and a def name that needs escaping
+            (
+                json!({"$defs": {"a/b": {"required": ["x"]}}, "type": "string", "$ref": "#/$defs/a~1b"}),
+                json!({"y": 1}),
+            ),
+            (json!({"type": "integer"}), json!(2.0)),
+            (json!({"type": ["integer", "null"]}), json!(2.5)),
+        ];
+        for (schema, instance) in cases {
+            let ours = Schema::new(schema.clone()).unwrap();
+            let theirs = jsonschema::validator_for(&schema).unwrap();
+            let [a, b] = both(&ours, &theirs, &instance);
+            assert_eq!(a, b, "{schema} on {instance}");
+        }
+    }
+
+    #[test]
     fn keywords_it_does_not_check_are_refused_with_their_place() {
         for (schema, named) in [
             (
@@ -400,6 +502,21 @@ mod tests {
             (
                 json!({"$defs": {"A": {"format": "email"}}}),
                 "/$defs/A/format",
+            ),
+            // a draft whose `$ref` semantics differ
+            (
+                json!({"$schema": "http://json-schema.org/draft-07/schema#"}),
+                "/$schema",
+            ),
+            // would never end
+            (
+                json!({"$defs": {"A": {"$ref": "#/$defs/B"}, "B": {"$ref": "#/$defs/A"}}}),
+                "$ref cycle",
+            ),
+            // `jsonschema` words this as a false schema
+            (
+                json!({"additionalProperties": false}),
+                "additionalProperties",
             ),
         ] {
             let e = Schema::new(schema.clone()).unwrap_err();
