@@ -110,7 +110,8 @@ pub fn build(binaries: &[String]) -> Result<BTreeMap<String, Asset>> {
 }
 
 fn build_functions(binaries: &[String]) -> Result<BTreeMap<String, Asset>> {
-    let fingerprint = fingerprint(profile()?)?;
+    let profile = profile()?;
+    let fingerprint = fingerprint(profile)?;
     let mut manifest = read_manifest();
     let up_to_date = manifest.fingerprint == fingerprint
         && binaries.iter().all(|b| {
@@ -131,7 +132,6 @@ fn build_functions(binaries: &[String]) -> Result<BTreeMap<String, Asset>> {
     }
     ensure_toolchain()?;
     let started = Instant::now();
-    let profile = profile()?;
     ui::step(format!(
         "building {} for arm64 with cargo-lambda (profile {profile})",
         binaries.join(", ")

@@ -112,15 +112,20 @@ impl Schema {
         Ok(())
     }
 
-    /// `#/$defs/<name>`, the name JSON-pointer escaped (`~1` for `/`, `~0` for `~`).
-    fn resolve(&self, reference: &Value) -> Option<&Value> {
-        let name = reference.as_str()?.strip_prefix("#/$defs/")?;
-        if name.contains(['/', '%']) {
+    /// The def a `$ref` names and its name, for `#/$defs/<name>` with the name JSON-pointer
+    /// escaped (`~1` for `/`, `~0` for `~`).
+    fn resolve_named(&self, reference: &Value) -> Option<(String, &Value)> {
+        let escaped = reference.as_str()?.strip_prefix("#/$defs/")?;
+        if escaped.contains(['/', '%']) {
             return None;
         }
-        self.root
-            .get("$defs")?
-            .get(name.replace("~1", "/").replace("~0", "~"))
+        let name = escaped.replace("~1", "/").replace("~0", "~");
+        let def = self.root.get("$defs")?.get(&name)?;
+        Some((name, def))
+    }
+
+    fn resolve(&self, reference: &Value) -> Option<&Value> {
+        self.resolve_named(reference).map(|(_, def)| def)
     }
 
     /// A `$ref` that comes back to itself without going down into the instance would never end.
@@ -132,14 +137,9 @@ impl Schema {
             let mut seen = vec![name.clone()];
             let mut node = def;
             while let Some(reference) = node.get("$ref") {
-                let Some(target) = self.resolve(reference) else {
+                let Some((next, target)) = self.resolve_named(reference) else {
                     break;
                 };
-                let next = reference
-                    .as_str()
-                    .unwrap_or_default()
-                    .trim_start_matches("#/$defs/");
-                let next = next.replace("~1", "/").replace("~0", "~");
                 if seen.contains(&next) {
                     return Err(format!(
                         "/$defs/{name}: $ref cycle {} → {next}",
